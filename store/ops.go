@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -154,14 +155,27 @@ func (q *Query) keeps(it Item) bool {
 	return true
 }
 
+// Check runs inside a write transaction before anything is written; its error aborts
+// the write and is returned as is. A nil Check checks nothing.
+type Check func(r Reader) error
+
+// ErrDryRun is what a Check returns to have the write computed and answered but rolled
+// back; the write then returns the item it would have stored and ErrDryRun.
+var ErrDryRun = errors.New("dry run: nothing stored")
+
 // Put creates or replaces an item. It sets create_time (kept from the item it replaces)
 // and update_time. It reports whether the item was created.
-func (s *Store) Put(ctx context.Context, k Kind, id string, value json.RawMessage) (it Item, created bool, err error) {
+func (s *Store) Put(ctx context.Context, k Kind, id string, value json.RawMessage, check Check) (it Item, created bool, err error) {
 	if err := ValidID(id); err != nil {
 		return Item{}, false, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	now := s.Now().Unix()
-	_, err = s.b.Update(ctx, func(tx Tx) error {
+	_, err = s.b.Update(ctx, func(tx Tx) (err error) {
+		if err := runCheck(check, tx); err != nil && err != ErrDryRun {
+			return err
+		} else if err == ErrDryRun {
+			defer dryRun(&err)
+		}
 		createTime := now
 		if old, err := tx.Get(k, id); err == nil {
 			if t, ok := int64Field(old.Value, "create_time"); ok {
@@ -180,11 +194,30 @@ func (s *Store) Put(ctx context.Context, k Kind, id string, value json.RawMessag
 	return it, created, err
 }
 
+func runCheck(c Check, r Reader) error {
+	if c == nil {
+		return nil
+	}
+	return c(r)
+}
+
+// dryRun turns a successful write into ErrDryRun, which rolls the transaction back.
+func dryRun(err *error) {
+	if *err == nil {
+		*err = ErrDryRun
+	}
+}
+
 // Create stores a new item under a generated id: the revision of this write as 20
 // zero-padded digits, as APISIX does. The id is written into the value.
-func (s *Store) Create(ctx context.Context, k Kind, value json.RawMessage) (it Item, err error) {
+func (s *Store) Create(ctx context.Context, k Kind, value json.RawMessage, check Check) (it Item, err error) {
 	now := s.Now().Unix()
-	_, err = s.b.Update(ctx, func(tx Tx) error {
+	_, err = s.b.Update(ctx, func(tx Tx) (err error) {
+		if err := runCheck(check, tx); err != nil && err != ErrDryRun {
+			return err
+		} else if err == ErrDryRun {
+			defer dryRun(&err)
+		}
 		id := fmt.Sprintf("%020d", tx.NextRevision())
 		v, err := SetFields(value, map[string]any{"id": id, "create_time": now, "update_time": now})
 		if err != nil {
@@ -199,15 +232,18 @@ func (s *Store) Create(ctx context.Context, k Kind, value json.RawMessage) (it I
 // Patch replaces an existing item with what fn makes of it, inside one transaction so no
 // write can come between the read and the write. fn sees the stored item; its result is
 // stored with create_time kept and update_time set to now, unless keepUpdateTime.
-func (s *Store) Patch(ctx context.Context, k Kind, id string, fn func(old Item) (value json.RawMessage, keepUpdateTime bool, err error)) (it Item, err error) {
+// fn may return ErrDryRun with a value to have it answered but not stored.
+func (s *Store) Patch(ctx context.Context, k Kind, id string, fn func(r Reader, old Item) (value json.RawMessage, keepUpdateTime bool, err error)) (it Item, err error) {
 	now := s.Now().Unix()
-	_, err = s.b.Update(ctx, func(tx Tx) error {
+	_, err = s.b.Update(ctx, func(tx Tx) (err error) {
 		old, err := tx.Get(k, id)
 		if err != nil {
 			return err
 		}
-		v, keep, err := fn(old)
-		if err != nil {
+		v, keep, err := fn(tx, old)
+		if err == ErrDryRun {
+			defer dryRun(&err)
+		} else if err != nil {
 			return err
 		}
 		fields := map[string]any{}
@@ -228,7 +264,7 @@ func (s *Store) Patch(ctx context.Context, k Kind, id string, fn func(old Item) 
 
 // Delete removes an item. check, when not nil, runs inside the transaction first and can
 // refuse (for reference checks); its error is returned as is.
-func (s *Store) Delete(ctx context.Context, k Kind, id string, check func(Reader) error) (it Item, err error) {
+func (s *Store) Delete(ctx context.Context, k Kind, id string, check Check) (it Item, err error) {
 	_, err = s.b.Update(ctx, func(tx Tx) error {
 		if _, err := tx.Get(k, id); err != nil {
 			return err

@@ -37,7 +37,7 @@ func field(t *testing.T, v json.RawMessage, name string) any {
 func TestPutKeepsCreateTime(t *testing.T) {
 	s, _ := openTest(t, BoltOptions{})
 	ctx := context.Background()
-	it, created, err := s.Put(ctx, KindRoute, "1", json.RawMessage(`{"id":"1","uri":"/a"}`))
+	it, created, err := s.Put(ctx, KindRoute, "1", json.RawMessage(`{"id":"1","uri":"/a"}`), nil)
 	if err != nil || !created {
 		t.Fatalf("first put: created=%v err=%v", created, err)
 	}
@@ -45,7 +45,7 @@ func TestPutKeepsCreateTime(t *testing.T) {
 		t.Errorf("indexes = %d/%d, want 1/1", it.CreatedIndex, it.ModifiedIndex)
 	}
 	s.Now = func() time.Time { return time.Unix(1700000100, 0) }
-	it, created, err = s.Put(ctx, KindRoute, "1", json.RawMessage(`{"id":"1","uri":"/b"}`))
+	it, created, err = s.Put(ctx, KindRoute, "1", json.RawMessage(`{"id":"1","uri":"/b"}`), nil)
 	if err != nil || created {
 		t.Fatalf("replace: created=%v err=%v", created, err)
 	}
@@ -76,7 +76,7 @@ func TestCreateIDsUniqueUnderParallelWriters(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 25; i++ {
-				it, err := s.Create(context.Background(), KindUpstream, json.RawMessage(`{"nodes":{}}`))
+				it, err := s.Create(context.Background(), KindUpstream, json.RawMessage(`{"nodes":{}}`), nil)
 				if err != nil {
 					t.Error(err)
 					return
@@ -103,15 +103,15 @@ func TestCreateIDsUniqueUnderParallelWriters(t *testing.T) {
 func TestPatchAndDelete(t *testing.T) {
 	s, _ := openTest(t, BoltOptions{})
 	ctx := context.Background()
-	s.Put(ctx, KindService, "s1", json.RawMessage(`{"id":"s1","name":"a"}`))
-	it, err := s.Patch(ctx, KindService, "s1", func(old Item) (json.RawMessage, bool, error) {
+	s.Put(ctx, KindService, "s1", json.RawMessage(`{"id":"s1","name":"a"}`), nil)
+	it, err := s.Patch(ctx, KindService, "s1", func(_ Reader, old Item) (json.RawMessage, bool, error) {
 		v, err := SetFields(old.Value, map[string]any{"name": "b"})
 		return v, false, err
 	})
 	if err != nil || field(t, it.Value, "name") != "b" {
 		t.Fatalf("patch: %s %v", it.Value, err)
 	}
-	_, err = s.Patch(ctx, KindService, "s1", func(old Item) (json.RawMessage, bool, error) {
+	_, err = s.Patch(ctx, KindService, "s1", func(_ Reader, old Item) (json.RawMessage, bool, error) {
 		return nil, false, ErrInvalid
 	})
 	if !errors.Is(err, ErrInvalid) {
@@ -143,7 +143,7 @@ func TestListFiltersAndPaging(t *testing.T) {
 		if i%5 == 0 {
 			v = fmt.Sprintf(`{"id":"%d","name":"other","uris":["/q/%d"],"service_id":"s%d"}`, i, i, i%2)
 		}
-		if _, _, err := s.Put(ctx, KindRoute, fmt.Sprint(i), json.RawMessage(v)); err != nil {
+		if _, _, err := s.Put(ctx, KindRoute, fmt.Sprint(i), json.RawMessage(v), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -186,7 +186,7 @@ func TestWatchAndCompaction(t *testing.T) {
 	defer cancel()
 	w := s.Watch(ctx, 0)
 	for i := 1; i <= 3; i++ {
-		s.Put(ctx, KindRoute, fmt.Sprint(i), json.RawMessage(`{"uri":"/"}`))
+		s.Put(ctx, KindRoute, fmt.Sprint(i), json.RawMessage(`{"uri":"/"}`), nil)
 	}
 	s.Delete(ctx, KindRoute, "2", nil)
 	var got []string
@@ -209,7 +209,7 @@ func TestWatchAndCompaction(t *testing.T) {
 		t.Errorf("events = %v, want %v", got, want)
 	}
 	for i := 0; i < 10; i++ {
-		s.Put(ctx, KindRoute, "x", json.RawMessage(`{"uri":"/"}`))
+		s.Put(ctx, KindRoute, "x", json.RawMessage(`{"uri":"/"}`), nil)
 	}
 	resp := <-s.Watch(ctx, 1)
 	if !errors.Is(resp.Err, ErrCompacted) {
@@ -228,8 +228,8 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := New(b)
-	s.Put(context.Background(), KindRoute, "1", json.RawMessage(`{"uri":"/"}`))
-	it, _ := s.Create(context.Background(), KindRoute, json.RawMessage(`{"uri":"/"}`))
+	s.Put(context.Background(), KindRoute, "1", json.RawMessage(`{"uri":"/"}`), nil)
+	it, _ := s.Create(context.Background(), KindRoute, json.RawMessage(`{"uri":"/"}`), nil)
 	b.Close()
 	b, err = OpenBolt(path, BoltOptions{})
 	if err != nil {
@@ -243,7 +243,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	if _, err := s.Get(context.Background(), KindRoute, it.ID); err != nil {
 		t.Errorf("created item lost: %v", err)
 	}
-	it2, _ := s.Create(context.Background(), KindRoute, json.RawMessage(`{"uri":"/"}`))
+	it2, _ := s.Create(context.Background(), KindRoute, json.RawMessage(`{"uri":"/"}`), nil)
 	if it2.ID <= it.ID {
 		t.Errorf("id after reopen %s not above %s", it2.ID, it.ID)
 	}

@@ -1,0 +1,293 @@
+package admin
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/store"
+)
+
+// Role is what a key may do.
+type Role string
+
+// The roles APISIX knows.
+const (
+	RoleAdmin  Role = "admin"  // every method
+	RoleViewer Role = "viewer" // GET only
+)
+
+// Key is one admin key.
+type Key struct {
+	Name string
+	Key  string
+	Role Role
+}
+
+// DefaultMaxBody is APISIX's admin body limit, 1.5 MiB.
+const DefaultMaxBody = 3 << 19
+
+// Options configures the Admin API.
+type Options struct {
+	Store    *store.Store
+	Registry *plugins.Registry
+	// Keys that may call the API; empty means no key is required.
+	Keys []Key
+	// Allow lists the client networks admitted; empty admits every client.
+	Allow []netip.Prefix
+	// MaxBody bounds a request body; 0 means DefaultMaxBody.
+	MaxBody int64
+	// Validate, when set, runs after the schema, reference and plugin checks with the
+	// decoded resource, so the data plane can refuse what it could not build.
+	Validate func(k store.Kind, v any) error
+	// ReloadPlugins re-reads the enabled plugin list (PUT /apisix/admin/plugins/reload).
+	ReloadPlugins func() error
+	// Version is reported in the Server header.
+	Version string
+	Log     *slog.Logger
+}
+
+// Server is the Admin API handler.
+type Server struct {
+	opts   Options
+	router *mux.Router
+}
+
+// New builds the Admin API.
+func New(opts Options) *Server {
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = DefaultMaxBody
+	}
+	if opts.Log == nil {
+		opts.Log = slog.Default()
+	}
+	s := &Server{opts: opts}
+	r := mux.NewRouter()
+	r.SkipClean(true)
+	r.UseEncodedPath()
+	a := r.PathPrefix("/apisix/admin").Subrouter()
+	a.HandleFunc("", func(w http.ResponseWriter, r *http.Request) {}).Methods(http.MethodHead)
+	a.HandleFunc("/plugins/list", s.pluginList).Methods(http.MethodGet)
+	a.HandleFunc("/plugins/reload", s.pluginReload)
+	a.HandleFunc("/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
+	a.HandleFunc("/schema/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
+	a.HandleFunc("/{kind}", s.resource)
+	a.HandleFunc("/{kind}/{id}", s.resource)
+	a.HandleFunc("/{kind}/{id}/{sub:.+}", s.resource)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not found")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("not supported `%s` method", r.Method))
+	})
+	s.router = r
+	return s
+}
+
+// ServeHTTP answers one admin request: panics are contained, CORS and allow_admin are
+// handled, then the key is checked.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.opts.Log.Error("admin handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+			writeError(w, http.StatusInternalServerError, "internal error")
+		}
+	}()
+	h := w.Header()
+	h.Set("Server", "Portico/"+s.opts.Version)
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Set("Access-Control-Expose-Headers", "*")
+	h.Set("Access-Control-Max-Age", "3600")
+	if !s.allowed(r) {
+		s.opts.Log.Warn("admin request from a client outside allow_admin", "remote_addr", r.RemoteAddr)
+		writeError(w, http.StatusForbidden, "403 Forbidden")
+		return
+	}
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "POST, GET, PUT, OPTIONS, DELETE, PATCH")
+		h.Set("Access-Control-Allow-Headers", "*")
+		h.Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	if r.Method != http.MethodHead {
+		if desc, ok := s.authorize(r); !ok {
+			s.opts.Log.Warn("admin request refused", "remote_addr", r.RemoteAddr, "reason", desc)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error_msg": "failed to check token", "description": desc})
+			return
+		}
+	}
+	h.Set("X-API-VERSION", "v3")
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
+	s.router.ServeHTTP(w, r)
+}
+
+func (s *Server) allowed(r *http.Request) bool {
+	if len(s.opts.Allow) == 0 {
+		return true
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.opts.Allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// authorize checks the key and the role; it returns APISIX's description when refused.
+func (s *Server) authorize(r *http.Request) (string, bool) {
+	if len(s.opts.Keys) == 0 {
+		return "", true
+	}
+	token := r.URL.Query().Get("api_key")
+	if token == "" {
+		token = r.Header.Get("X-API-KEY")
+	}
+	if token == "" {
+		if c, err := r.Cookie("x_api_key"); err == nil {
+			token = c.Value
+		}
+	}
+	if token == "" {
+		return "missing apikey", false
+	}
+	var role Role
+	found := 0
+	for _, k := range s.opts.Keys {
+		// compare with every key, so the time taken does not tell which one matched
+		if subtle.ConstantTimeCompare([]byte(token), []byte(k.Key)) == 1 && found == 0 {
+			role, found = k.Role, 1
+		}
+	}
+	if found == 0 {
+		return "wrong apikey", false
+	}
+	if role == RoleViewer && r.Method != http.MethodGet {
+		return "invalid method for role viewer", false
+	}
+	return "", true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error_msg":"encode response"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error_msg": msg})
+}
+
+// statusOf maps an error from a write to its status; the one place that does.
+func statusOf(err error) int {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrUnavailable):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	case errors.As(err, new(*badRequest)):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+// badRequest is a refused write; its message is the error_msg.
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+func bad(format string, args ...any) error { return &badRequest{msg: fmt.Sprintf(format, args...)} }
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status := statusOf(err)
+	switch {
+	case status == http.StatusNotFound:
+		writeJSON(w, status, map[string]string{"message": "Key not found"})
+		return
+	case status == http.StatusRequestEntityTooLarge:
+		writeError(w, status, fmt.Sprintf("request body too large: the limit is %d bytes", s.opts.MaxBody))
+		return
+	case status >= 500:
+		s.opts.Log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, status, strings.TrimPrefix(err.Error(), "store unavailable: "))
+}
+
+func (s *Server) pluginList(w http.ResponseWriter, r *http.Request) {
+	if sub := r.URL.Query().Get("subsystem"); sub != "" && sub != "http" && sub != "stream" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		w.Write([]byte("invalid subsystem passed"))
+		return
+	}
+	names := []string{}
+	if r.URL.Query().Get("subsystem") != "stream" {
+		for _, sp := range s.opts.Registry.Enabled() {
+			names = append(names, sp.Name)
+		}
+	}
+	writeJSON(w, http.StatusOK, names)
+}
+
+func (s *Server) pluginSchema(w http.ResponseWriter, r *http.Request) {
+	name := mux.Vars(r)["name"]
+	if sub := r.URL.Query().Get("subsystem"); sub != "" && sub != "http" && sub != "stream" {
+		writeError(w, http.StatusBadRequest, "unsupported subsystem: "+sub)
+		return
+	}
+	sp, ok := s.opts.Registry.Lookup(name)
+	if !ok {
+		writeError(w, http.StatusNotFound, "plugin not found in subsystem http")
+		return
+	}
+	writeJSON(w, http.StatusOK, plugins.Schema(sp))
+}
+
+func (s *Server) pluginReload(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPut {
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("please use PUT method to reload the plugins, %s method is not allowed.", r.Method))
+		return
+	}
+	if s.opts.ReloadPlugins != nil {
+		if err := s.opts.ReloadPlugins(); err != nil {
+			s.opts.Log.Error("reload plugins", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "failed to reload plugins: "+err.Error())
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte("done"))
+}

@@ -1,0 +1,125 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/portico-gw/portico/store"
+)
+
+// validate checks one value of kind k before it is stored: schema, references, plugins,
+// then the data plane's own check. Every refusal is a badRequest naming the problem.
+func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.RawMessage) error {
+	obj, err := store.DecodeKind(k, value)
+	if err != nil {
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "only one of") && !strings.HasPrefix(msg, "missing key") && !strings.HasPrefix(msg, "`upstream_host`") && !strings.HasPrefix(msg, "IPv6") && !strings.HasPrefix(msg, "invalid port") {
+			msg = "invalid configuration: " + msg
+		}
+		return bad("%s", msg)
+	}
+	exists := func(rk store.Kind, rid store.ID, what string) error {
+		if rid == "" {
+			return nil
+		}
+		if _, err := rd.Get(rk, string(rid)); errors.Is(err, store.ErrNotFound) {
+			return bad("failed to fetch %s info by %s id [%s], response code: 404", what, what, rid)
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	checkPlugins := func(p store.Plugins) error {
+		if err := s.opts.Registry.DecodeAll(p); err != nil {
+			return bad("%v", err)
+		}
+		return nil
+	}
+	switch v := obj.(type) {
+	case *store.Route:
+		if err := exists(store.KindUpstream, v.UpstreamID, "upstream"); err != nil {
+			return err
+		}
+		if err := exists(store.KindService, v.ServiceID, "service"); err != nil {
+			return err
+		}
+		if err := exists(store.KindPluginConfig, v.PluginConfigID, "plugin_config"); err != nil {
+			return err
+		}
+		if err := checkPlugins(v.Plugins); err != nil {
+			return err
+		}
+	case *store.Service:
+		if err := exists(store.KindUpstream, v.UpstreamID, "upstream"); err != nil {
+			return err
+		}
+		if err := checkPlugins(v.Plugins); err != nil {
+			return err
+		}
+	case *store.Consumer:
+		if err := exists(store.KindConsumerGroup, v.GroupID, "consumer group"); err != nil {
+			return err
+		}
+		if err := s.opts.Registry.DecodeAll(v.Plugins); err != nil {
+			return bad("invalid plugins configuration: %v", err)
+		}
+	case *store.ConsumerGroup:
+		if err := checkPlugins(v.Plugins); err != nil {
+			return err
+		}
+	case *store.PluginConfig:
+		if err := checkPlugins(v.Plugins); err != nil {
+			return err
+		}
+	case *store.GlobalRule:
+		if err := checkPlugins(v.Plugins); err != nil {
+			return err
+		}
+		if err := uniqueGlobalPlugins(rd, id, v.Plugins); err != nil {
+			return err
+		}
+	}
+	if k == store.KindPluginMetadata {
+		if _, ok := s.opts.Registry.Lookup(id); !ok {
+			return bad("invalid plugin name")
+		}
+	}
+	if s.opts.Validate != nil {
+		if err := s.opts.Validate(k, obj); err != nil {
+			return bad("%v", err)
+		}
+	}
+	return nil
+}
+
+// uniqueGlobalPlugins refuses a plugin another global rule already runs (APISIX 3.15+).
+func uniqueGlobalPlugins(rd store.Reader, id string, p store.Plugins) error {
+	rules, err := rd.List(store.KindGlobalRule)
+	if err != nil {
+		return err
+	}
+	for _, it := range rules {
+		if it.ID == id {
+			continue
+		}
+		var other struct {
+			Plugins map[string]json.RawMessage `json:"plugins"`
+		}
+		if json.Unmarshal(it.Value, &other) != nil {
+			continue
+		}
+		names := make([]string, 0, len(p))
+		for n := range p {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			if _, ok := other.Plugins[n]; ok {
+				return bad("plugin '%s' already exists in global rule with id '%s'", n, it.ID)
+			}
+		}
+	}
+	return nil
+}
