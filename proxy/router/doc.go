@@ -31,7 +31,8 @@
 //  1. Host-bound routes (Route.Hosts non-empty), before every host-less route whatever
 //     their priority or path: the exact host's routes, then the wildcard hosts' from the
 //     longest suffix to the shortest. "*.foo.com" matches "a.foo.com" and "a.b.foo.com",
-//     not "foo.com"; a bare "*" matches every host. Hosts are compared case-insensitively.
+//     not "foo.com"; a bare "*" matches every host. New lower-cases route hosts;
+//     Request.Host must already be lower-case.
 //  2. Host-less routes.
 //
 // Within a host's routes, and within the host-less ones: the exact path first, then the
@@ -40,7 +41,8 @@
 // with several URIs or hosts is inserted once per (host, URI).
 //
 // Each candidate must pass, in order: Methods, RemoteAddrs, the pattern's captures, then
-// Route.Match(arg). The first candidate that passes wins; a failure falls through to the
+// Route.Match(arg). An IPv4-mapped IPv6 client address also matches IPv4 prefixes; an
+// invalid one matches no route that has RemoteAddrs. The first candidate that passes wins; a failure falls through to the
 // next candidate, i.e. to lower priority on the same key, then to a shorter prefix, then
 // to the next host, then to the host-less routes.
 //
@@ -58,5 +60,11 @@
 //   - Literal text in a pattern is literal. lua-resty-radixtree builds a regex from a
 //     pattern with captures without escaping the literal segments, so there '.' and a
 //     '*' inside a segment are regex operators.
-//   - New refuses a method outside APISIX's ten (GET … PURGE) instead of ignoring it.
+//   - A star inside a pattern (not the last segment) backtracks over the '/' of the path,
+//     at most 10 000 tries per candidate; past that the candidate does not match, as
+//     PCRE's match limit would stop APISIX's regex. Only pathological patterns with
+//     several inner stars get near it.
+//   - New refuses a method outside APISIX's ten (GET … PURGE) instead of ignoring it,
+//     and an empty host, a '*' anywhere but first in a host, an invalid remote_addrs
+//     prefix, an empty pattern or a route without URIs.
 package router

@@ -92,14 +92,20 @@ const ExtParam = ":ext"
 // failure p is left as it was.
 func matchToks(toks []token, path string, p *Params) bool {
 	mark := p.n
-	if matchFrom(toks, path, p) {
+	budget := maxStarTries
+	if matchFrom(toks, path, p, &budget) {
 		return true
 	}
 	p.truncate(mark)
 	return false
 }
 
-func matchFrom(toks []token, s string, p *Params) bool {
+// maxStarTries bounds the backtracking a pattern with stars inside it (e.g.
+// "/a/*x/b/*y/c") may do on one path, as PCRE's match limit does in APISIX: past it the
+// pattern does not match. One such star tries each '/' of the path once.
+const maxStarTries = 10000
+
+func matchFrom(toks []token, s string, p *Params, budget *int) bool {
 	for ; len(toks) > 0; toks = toks[1:] {
 		t := &toks[0]
 		switch t.kind {
@@ -131,8 +137,11 @@ func matchFrom(toks []token, s string, p *Params) bool {
 				if end < len(s) && s[end] != '/' {
 					continue
 				}
+				if *budget--; *budget < 0 {
+					return false
+				}
 				p.push(t.text, s[:end])
-				if matchFrom(rest, s[end:], p) {
+				if matchFrom(rest, s[end:], p, budget) {
 					return true
 				}
 				p.truncate(mark)

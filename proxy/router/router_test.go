@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func r(id string, uris ...string) Route { return Route{ID: id, URIs: uris} }
@@ -366,16 +367,38 @@ func TestMatch_hammer(t *testing.T) {
 }
 
 func TestMatchAllocs(t *testing.T) {
-	rt, err := New(benchRoutes(100))
+	rt, err := New(append(benchRoutes(100), r("mid", "/m/*x/n/:y")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var p Params
-	for _, path := range []string{"/api/v1/svc7/items", "/api/v1/svc7/items/9/reviews/3", "/api/v1/svc7/files/a/b", "/nope"} {
+	for _, path := range []string{"/api/v1/svc7/items", "/api/v1/svc7/items/9/reviews/3",
+		"/api/v1/svc7/files/a/b", "/m/1/n/2/n/3", "/nope"} {
 		q := req(path)
 		if n := testing.AllocsPerRun(100, func() { rt.Match(&q, &p, nil) }); n != 0 {
 			t.Errorf("Match(%q): %v allocs, want 0", path, n)
 		}
+	}
+}
+
+// TestStarBacktrackingBounded: stars inside a pattern cannot make one request cost more
+// than maxStarTries attempts, whatever the path.
+func TestStarBacktrackingBounded(t *testing.T) {
+	rt, err := New([]Route{r("many", "/s/*a/x/*b/x/*c/x/*d/y")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := req("/s" + strings.Repeat("/x", 2000) + "/z")
+	start := time.Now()
+	if _, ok := rt.Match(&q, nil, nil); ok {
+		t.Error("matched a path without /y")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Match took %v", d)
+	}
+	q = req("/s/1/x/2/x/3/x/4/y")
+	if got, ok := rt.Match(&q, nil, nil); !ok || got.ID != "many" {
+		t.Errorf("Match(%q) = %v, %v", q.Path, got, ok)
 	}
 }
 

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portico-gw/portico/admin"
+	"github.com/portico-gw/portico/store"
+)
+
+// Config is the node config file.
+type Config struct {
+	Proxy struct {
+		Listen string `yaml:"listen"`
+		// ReadHeaderTimeout, IdleTimeout in seconds; MaxHeaderBytes in bytes.
+		ReadHeaderTimeout float64 `yaml:"read_header_timeout"`
+		IdleTimeout       float64 `yaml:"idle_timeout"`
+		MaxHeaderBytes    int     `yaml:"max_header_bytes"`
+	} `yaml:"proxy"`
+	Admin struct {
+		Listen  string      `yaml:"listen"`
+		Keys    []KeyConfig `yaml:"keys"`
+		Allow   []string    `yaml:"allow"`
+		MaxBody int64       `yaml:"max_body"`
+	} `yaml:"admin"`
+	DataDir string `yaml:"data_dir"`
+	Log     struct {
+		Level string `yaml:"level"`
+	} `yaml:"log"`
+	// Plugins is the enabled list; absent means every built-in plugin.
+	Plugins   []string `yaml:"plugins"`
+	ExtPlugin struct {
+		Cmd         []string `yaml:"cmd"`
+		PathForTest string   `yaml:"path_for_test"`
+	} `yaml:"ext_plugin"`
+	Store struct {
+		Type string `yaml:"type"`
+		Etcd struct {
+			Endpoints []string `yaml:"endpoints"`
+			Prefix    string   `yaml:"prefix"`
+		} `yaml:"etcd"`
+	} `yaml:"store"`
+
+	allow []netip.Prefix
+}
+
+// KeyConfig is one admin key.
+type KeyConfig struct {
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
+	Role string `yaml:"role"`
+}
+
+// loadConfig reads the node config at path ("" for none) and applies defaults. An
+// unknown key or a bad value is an error naming it.
+func loadConfig(path string) (*Config, error) {
+	c := &Config{}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if c.Proxy.Listen == "" {
+		c.Proxy.Listen = "0.0.0.0:9080"
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = "127.0.0.1:9180"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.Proxy.ReadHeaderTimeout == 0 {
+		c.Proxy.ReadHeaderTimeout = 10
+	}
+	if c.Proxy.IdleTimeout == 0 {
+		c.Proxy.IdleTimeout = 60
+	}
+	if c.Proxy.MaxHeaderBytes == 0 {
+		c.Proxy.MaxHeaderBytes = 32 << 10
+	}
+	if c.Store.Type == "" {
+		c.Store.Type = "bbolt"
+	}
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	for name, addr := range map[string]string{"proxy.listen": c.Proxy.Listen, "admin.listen": c.Admin.Listen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("config key %s: %q is not host:port: %w", name, addr, err)
+		}
+	}
+	if c.Proxy.ReadHeaderTimeout < 0 || c.Proxy.IdleTimeout < 0 || c.Proxy.MaxHeaderBytes < 0 {
+		return errors.New("config keys proxy.read_header_timeout, proxy.idle_timeout and proxy.max_header_bytes must not be negative")
+	}
+	for i, k := range c.Admin.Keys {
+		if k.Key == "" {
+			return fmt.Errorf("config key admin.keys[%d].key: must not be empty", i)
+		}
+		if len(k.Key) < 8 {
+			return fmt.Errorf("config key admin.keys[%d].key: must be at least 8 characters", i)
+		}
+		if k.Role != "" && k.Role != "admin" && k.Role != "viewer" {
+			return fmt.Errorf("config key admin.keys[%d].role: %q is not admin or viewer", i, k.Role)
+		}
+	}
+	allow := c.Admin.Allow
+	if allow == nil {
+		allow = []string{"127.0.0.0/8", "::1/128"}
+	}
+	c.allow = nil
+	for i, a := range allow {
+		p, err := store.ParseAddrOrPrefix(a)
+		if err != nil {
+			return fmt.Errorf("config key admin.allow[%d]: %q is not an IP or CIDR", i, a)
+		}
+		c.allow = append(c.allow, p)
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config key log.level: %q is not debug, info, warn or error", c.Log.Level)
+	}
+	if c.Store.Type != "bbolt" {
+		return fmt.Errorf("config key store.type: %q is not supported yet; use bbolt", c.Store.Type)
+	}
+	return nil
+}
+
+// adminKeys returns the keys from the config, PORTICO_ADMIN_KEY, or the key file in the
+// data directory, generating it on first start. generated is its path when it was made.
+func (c *Config) adminKeys() (keys []admin.Key, keyFile string, generated bool, err error) {
+	for _, k := range c.Admin.Keys {
+		role := admin.Role(k.Role)
+		if role == "" {
+			role = admin.RoleAdmin
+		}
+		keys = append(keys, admin.Key{Name: k.Name, Key: k.Key, Role: role})
+	}
+	if len(keys) > 0 {
+		return keys, "", false, nil
+	}
+	if k := os.Getenv("PORTICO_ADMIN_KEY"); k != "" {
+		return []admin.Key{{Name: "env", Key: k, Role: admin.RoleAdmin}}, "", false, nil
+	}
+	keyFile = filepath.Join(c.DataDir, "admin.key")
+	if b, err := os.ReadFile(keyFile); err == nil {
+		k := strings.TrimSpace(string(b))
+		if k == "" {
+			return nil, keyFile, false, fmt.Errorf("admin key file %s is empty", keyFile)
+		}
+		return []admin.Key{{Name: "generated", Key: k, Role: admin.RoleAdmin}}, keyFile, false, nil
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return nil, keyFile, false, err
+	}
+	k := rand.Text() // 26 base32 characters, 130 bits
+	f, err := os.OpenFile(keyFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, keyFile, false, fmt.Errorf("write admin key: %w", err)
+	}
+	if _, err := f.WriteString(k + "\n"); err != nil {
+		f.Close()
+		return nil, keyFile, false, fmt.Errorf("write admin key: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, keyFile, false, err
+	}
+	if err := f.Close(); err != nil {
+		return nil, keyFile, false, err
+	}
+	return []admin.Key{{Name: "generated", Key: k, Role: admin.RoleAdmin}}, keyFile, true, nil
+}

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/portico-gw/portico/admin"
+	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/proxy"
+	"github.com/portico-gw/portico/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	cmd := "run"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	fs := flag.NewFlagSet("portico "+cmd, flag.ContinueOnError)
+	cfgPath := fs.String("c", os.Getenv("PORTICO_CONFIG"), "node config file (YAML); also PORTICO_CONFIG")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	switch cmd {
+	case "version":
+		fmt.Println("portico", version)
+		return 0
+	case "validate":
+		if _, err := loadConfig(*cfgPath); err != nil {
+			fmt.Fprintln(os.Stderr, "portico:", err)
+			return 1
+		}
+		fmt.Println("config ok")
+		return 0
+	case "run":
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "portico:", err)
+			return 1
+		}
+		if err := serve(cfg, *cfgPath); err != nil {
+			slog.Error("portico stopped", "err", err)
+			return 1
+		}
+		return 0
+	default:
+		fmt.Fprintf(os.Stderr, "portico: unknown command %q (run, validate, version)\n", cmd)
+		return 2
+	}
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	switch level {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// builtins is every built-in plugin; plugins/builtin registers them as they land.
+var builtins []plugins.Spec
+
+func serve(cfg *Config, cfgPath string) error {
+	log := newLogger(cfg.Log.Level)
+	slog.SetDefault(log)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	dbPath := filepath.Join(cfg.DataDir, "portico.db")
+	b, err := store.OpenBolt(dbPath, store.BoltOptions{})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	st := store.New(b)
+
+	reg := plugins.NewRegistry(builtins...)
+	if err := reg.SetEnabled(cfg.Plugins); err != nil {
+		return fmt.Errorf("config key plugins: %w", err)
+	}
+	keys, keyFile, generated, err := cfg.adminKeys()
+	if err != nil {
+		return err
+	}
+
+	px := proxy.NewServer(log.With("component", "proxy"))
+	ready := make(chan struct{})
+	runErr := make(chan error, 1)
+	go func() { runErr <- px.Run(ctx, st, ready) }()
+	select {
+	case <-ready:
+	case err := <-runErr:
+		return fmt.Errorf("load configuration: %w", err)
+	}
+
+	adm := admin.New(admin.Options{
+		Store: st, Registry: reg, Keys: keys, Allow: cfg.allow, MaxBody: cfg.Admin.MaxBody,
+		Validate: proxy.Validate, Version: version, Log: log.With("component", "admin"),
+		ReloadPlugins: func() error {
+			fresh, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			return reg.SetEnabled(fresh.Plugins)
+		},
+	})
+
+	proxySrv := &http.Server{
+		Handler:           px,
+		ReadHeaderTimeout: time.Duration(cfg.Proxy.ReadHeaderTimeout * float64(time.Second)),
+		IdleTimeout:       time.Duration(cfg.Proxy.IdleTimeout * float64(time.Second)),
+		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	adminSrv := &http.Server{
+		Handler:           adm,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	pl, err := net.Listen("tcp", cfg.Proxy.Listen)
+	if err != nil {
+		return fmt.Errorf("proxy listener: %w", err)
+	}
+	al, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		pl.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	errs := make(chan error, 2)
+	go func() { errs <- proxySrv.Serve(pl) }()
+	go func() { errs <- adminSrv.Serve(al) }()
+
+	attrs := []any{"version", version, "proxy", pl.Addr().String(), "admin", al.Addr().String(), "data_dir", cfg.DataDir, "revision", st.Revision()}
+	switch {
+	case generated:
+		attrs = append(attrs, "admin_key_file", keyFile, "admin_key", "generated on first start; read it from the file")
+	case keyFile != "":
+		attrs = append(attrs, "admin_key_file", keyFile)
+	case os.Getenv("PORTICO_ADMIN_KEY") != "" && len(cfg.Admin.Keys) == 0:
+		attrs = append(attrs, "admin_key_from", "PORTICO_ADMIN_KEY")
+	default:
+		attrs = append(attrs, "admin_key_from", "config admin.keys")
+	}
+	log.Info("portico started", attrs...)
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-errs:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	proxySrv.Shutdown(shutdownCtx)
+	adminSrv.Shutdown(shutdownCtx)
+	log.Info("portico stopped")
+	return nil
+}

@@ -1,0 +1,185 @@
+package plugins
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Params gives the uri parameters a route captured (`:name`, `*name`).
+type Params interface {
+	Get(name string) (string, bool)
+}
+
+// Ctx is one request's state as plugins, conditions and hooks see it. The proxy owns it
+// and reuses it across requests: nothing outside a request may keep a pointer to it.
+type Ctx struct {
+	W http.ResponseWriter
+	R *http.Request
+	// Path is the canonical path the router matched; the `uri` variable.
+	Path string
+	// Remote is the client address.
+	Remote netip.AddrPort
+	// Params holds the matched route's uri parameters.
+	Params Params
+	// Scheme is "http" or "https" as the client reached the gateway.
+	Scheme string
+	// ServerPort is the port of the listener the request came in on.
+	ServerPort string
+
+	RouteID, RouteName     string
+	ServiceID, ServiceName string
+	ConsumerName           string
+	UpstreamAddr           string
+	Status                 int
+
+	query url.Values // parsed on first arg_* read
+	vars  map[string]string
+}
+
+// Reset clears c for reuse.
+func (c *Ctx) Reset() { *c = Ctx{} }
+
+// SetVar sets a variable that later plugins, conditions and `$var` templates read.
+func (c *Ctx) SetVar(name, value string) {
+	if c.vars == nil {
+		c.vars = make(map[string]string, 4)
+	}
+	c.vars[name] = value
+}
+
+// ClientAddr is the client's IP address.
+func (c *Ctx) ClientAddr() netip.Addr { return c.Remote.Addr() }
+
+// Var resolves a variable of APISIX's namespace. ok is false for a missing variable.
+// Nothing is computed for a variable nobody asks for.
+func (c *Ctx) Var(name string) (string, bool) {
+	if c.vars != nil {
+		if v, ok := c.vars[name]; ok {
+			return v, true
+		}
+	}
+	r := c.R
+	switch name {
+	case "uri":
+		return c.Path, true
+	case "request_uri":
+		return r.RequestURI, true
+	case "host":
+		return hostOnly(r.Host), true
+	case "http_host":
+		return r.Host, r.Host != ""
+	case "remote_addr":
+		if !c.Remote.IsValid() {
+			return "", false
+		}
+		return c.Remote.Addr().String(), true
+	case "remote_port":
+		if !c.Remote.IsValid() {
+			return "", false
+		}
+		return strconv.Itoa(int(c.Remote.Port())), true
+	case "request_method", "method":
+		return r.Method, true
+	case "scheme":
+		return c.Scheme, true
+	case "server_port":
+		if c.ServerPort == "" {
+			if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+				c.ServerPort = strconv.Itoa(a.Port)
+			}
+		}
+		return c.ServerPort, c.ServerPort != ""
+	case "query_string", "args":
+		return r.URL.RawQuery, true
+	case "is_args":
+		if r.URL.RawQuery != "" {
+			return "?", true
+		}
+		return "", true
+	case "server_protocol":
+		return r.Proto, true
+	case "route_id":
+		return c.RouteID, c.RouteID != ""
+	case "route_name":
+		return c.RouteName, c.RouteName != ""
+	case "service_id":
+		return c.ServiceID, c.ServiceID != ""
+	case "service_name":
+		return c.ServiceName, c.ServiceName != ""
+	case "consumer_name":
+		return c.ConsumerName, c.ConsumerName != ""
+	case "upstream_addr":
+		return c.UpstreamAddr, c.UpstreamAddr != ""
+	case "status":
+		if c.Status == 0 {
+			return "", false
+		}
+		return strconv.Itoa(c.Status), true
+	}
+	switch {
+	case strings.HasPrefix(name, "http_"):
+		return headerVar(r.Header, name[len("http_"):])
+	case strings.HasPrefix(name, "arg_"):
+		if c.query == nil {
+			c.query = r.URL.Query()
+		}
+		vs, ok := c.query[name[len("arg_"):]]
+		if !ok || len(vs) == 0 {
+			return "", false
+		}
+		return vs[0], true
+	case strings.HasPrefix(name, "cookie_"):
+		ck, err := r.Cookie(name[len("cookie_"):])
+		if err != nil {
+			return "", false
+		}
+		return ck.Value, true
+	case strings.HasPrefix(name, "uri_param_"):
+		if c.Params == nil {
+			return "", false
+		}
+		return c.Params.Get(name[len("uri_param_"):])
+	}
+	return "", false
+}
+
+// headerVar reads http_<name>: the header whose lower-cased name with '-' for '_' is name.
+// Repeated header lines are joined with ", " as nginx does.
+func headerVar(h http.Header, name string) (string, bool) {
+	for k, vs := range h {
+		if len(k) == len(name) && headerNameIs(k, name) && len(vs) > 0 {
+			if len(vs) == 1 {
+				return vs[0], true
+			}
+			return strings.Join(vs, ", "), true
+		}
+	}
+	return "", false
+}
+
+func headerNameIs(k, name string) bool {
+	for i := 0; i < len(k); i++ {
+		a, b := k[i], name[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if a == '-' {
+			a = '_'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
+}
+
+func hostOnly(h string) string {
+	if host, _, err := net.SplitHostPort(h); err == nil {
+		h = host
+	}
+	return strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+}

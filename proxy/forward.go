@@ -1,0 +1,406 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portico-gw/portico/plugins"
+)
+
+// hopHeaders are removed in both directions (RFC 9110 §7.6.1).
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// countingBody passes the client's body through, counting what the transport read, so
+// a failed attempt is retried only when nothing of the body was sent.
+type countingBody struct {
+	r io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
+// Close does nothing: the transport closes a body after each attempt, and a retry still
+// needs it. net/http closes the client's body when the handler returns.
+func (b *countingBody) Close() error { return nil }
+
+func idempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// forward sends the request to the route's upstream, retrying on another node while the
+// upstream's retries allow, then streams the response back.
+func (s *Server) forward(q *request, rt *route) {
+	c := &q.ctx
+	r, w := c.R, c.W
+	up := rt.up
+	q.up = up
+	if up.empty {
+		writeError(w, http.StatusServiceUnavailable, "no valid upstream node")
+		return
+	}
+	if up.checker != nil {
+		q.allUnhealthy = up.checker.AllUnhealthy()
+	}
+	upgrade := rt.websocket && isWebSocket(r)
+	out := s.outRequest(q, rt, upgrade)
+	var body *countingBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &countingBody{r: r.Body}
+		out.Body = body
+	}
+	readTO, connectTO := secs(up.timeout.Read), secs(up.timeout.Connect)
+	if rt.timeout != nil {
+		readTO, connectTO = secs(rt.timeout.Read), secs(rt.timeout.Connect)
+	}
+	var deadline time.Time
+	if up.retryTO > 0 {
+		deadline = time.Now().Add(up.retryTO)
+	}
+	key := ""
+	if up.bal != nil && up.hashOn != "" {
+		key = hashKey(c, up)
+	}
+	var (
+		resp *http.Response
+		err  error
+		idx  int
+	)
+	for attempt := 0; ; attempt++ {
+		var ok bool
+		idx, ok = up.bal.Pick(key, q.skipFn)
+		if !ok && attempt == 0 && q.up.checker != nil && !q.allUnhealthy {
+			q.allUnhealthy = true // every node unhealthy: use them all, as APISIX does
+			idx, ok = up.bal.Pick(key, q.skipFn)
+		}
+		if !ok {
+			if err == nil {
+				err = errUnhealth
+			}
+			break
+		}
+		q.tried[min(q.ntried, len(q.tried)-1)] = idx
+		q.ntried++
+		n := up.nodes[idx]
+		c.UpstreamAddr = n.addr
+		out.URL.Host = n.addr
+		if up.passHost == "node" {
+			out.Host = n.hostPort
+		}
+		start := time.Now()
+		send, cancel := out, context.CancelFunc(nil)
+		if rt.timeout != nil {
+			// the transport's own timeouts are the upstream's; a route's override
+			// bounds the whole attempt instead
+			var ctx context.Context
+			ctx, cancel = context.WithTimeout(r.Context(), connectTO+readTO)
+			send = out.WithContext(ctx)
+		}
+		resp, err = up.tr.RoundTrip(send)
+		failed := err != nil
+		up.bal.Done(idx, time.Since(start), failed)
+		if up.checker != nil {
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			up.checker.Report(idx, status, err, isTimeout(err))
+		}
+		if err == nil {
+			if cancel != nil {
+				defer cancel()
+			}
+			break
+		}
+		if cancel != nil {
+			cancel()
+		}
+		if r.Context().Err() != nil {
+			return // the client went away
+		}
+		if attempt >= up.retries || (body != nil && body.n > 0) || (!idempotent(r.Method) && !isDialError(err)) {
+			break
+		}
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		s.upstreamError(w, r, err)
+		return
+	}
+	c.Status = resp.StatusCode
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		s.tunnel(w, r, resp)
+		return
+	}
+	s.copyResponse(w, resp)
+}
+
+// outRequest builds the upstream request: the canonical path, the client's query, the
+// Host by pass_host, cleaned headers and the gateway's X-Forwarded-*.
+func (s *Server) outRequest(q *request, rt *route, upgrade bool) *http.Request {
+	c := &q.ctx
+	r := c.R
+	up := rt.up
+	out := new(http.Request)
+	*out = *r
+	out.RequestURI = ""
+	out.Close = false
+	out.URL = &url.URL{Scheme: up.scheme, Path: c.Path, RawQuery: r.URL.RawQuery}
+	if ep := escapePath(c.Path); ep != c.Path {
+		out.URL.RawPath = ep
+	}
+	if out.URL.Scheme == "grpc" || out.URL.Scheme == "grpcs" {
+		out.URL.Scheme = strings.TrimPrefix(out.URL.Scheme, "grpc")
+		if out.URL.Scheme == "" {
+			out.URL.Scheme = "http"
+		} else {
+			out.URL.Scheme = "https"
+		}
+	}
+	switch up.passHost {
+	case "rewrite":
+		out.Host = up.upHost
+	default:
+		out.Host = r.Host
+	}
+	h := make(http.Header, len(r.Header)+5)
+	for k, vs := range r.Header {
+		h[k] = vs
+	}
+	for _, f := range h["Connection"] {
+		for _, name := range strings.Split(f, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				delete(h, http.CanonicalHeaderKey(name))
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+	if te := r.Header["Te"]; len(te) > 0 && strings.Contains(strings.ToLower(strings.Join(te, ",")), "trailers") {
+		h["Te"] = []string{"trailers"}
+	}
+	if upgrade {
+		h["Connection"] = []string{"Upgrade"}
+		h["Upgrade"] = r.Header["Upgrade"]
+	}
+	ip := c.Remote.Addr().Unmap().String()
+	h["X-Real-Ip"] = []string{ip}
+	if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
+		h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
+	} else {
+		h["X-Forwarded-For"] = []string{ip}
+	}
+	h["X-Forwarded-Proto"] = []string{c.Scheme}
+	h["X-Forwarded-Host"] = []string{r.Host}
+	if port, ok := c.Var("server_port"); ok {
+		h["X-Forwarded-Port"] = []string{port}
+	} else {
+		delete(h, "X-Forwarded-Port")
+	}
+	delete(h, "Forwarded")
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = nil // keep Go from adding its own
+	}
+	out.Header = h
+	return out
+}
+
+// hashKey is the chash key of a request, by hash_on; a missing key falls back to the
+// client address, as APISIX does.
+func hashKey(c *plugins.Ctx, up *upstream) string {
+	var (
+		v  string
+		ok bool
+	)
+	switch up.hashOn {
+	case "vars":
+		v, ok = c.Var(up.hashKey)
+	case "header":
+		v, ok = c.Var("http_" + strings.ReplaceAll(strings.ToLower(up.hashKey), "-", "_"))
+	case "cookie":
+		v, ok = c.Var("cookie_" + up.hashKey)
+	case "consumer":
+		v, ok = c.Var("consumer_name")
+	case "vars_combinations":
+		v, ok = interpolate(c, up.hashKey), true
+	}
+	if !ok || v == "" {
+		v, _ = c.Var("remote_addr")
+	}
+	return v
+}
+
+// interpolate resolves $name and ${name} in s; missing variables are empty.
+func interpolate(c *plugins.Ctx, s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			continue
+		}
+		j := i + 1
+		brace := j < len(s) && s[j] == '{'
+		if brace {
+			j++
+		}
+		k := j
+		for k < len(s) && (s[k] == '_' || s[k] == '.' || 'a' <= s[k] && s[k] <= 'z' || 'A' <= s[k] && s[k] <= 'Z' || '0' <= s[k] && s[k] <= '9') {
+			k++
+		}
+		v, _ := c.Var(s[j:k])
+		b.WriteString(v)
+		if brace && k < len(s) && s[k] == '}' {
+			k++
+		}
+		i = k - 1
+	}
+	return b.String()
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()))
+}
+
+func isDialError(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "dial"
+}
+
+// upstreamError maps an upstream failure to the client's answer.
+func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case isTimeout(err):
+		s.log.Warn("upstream timed out", "uri", r.URL.Path, "err", err)
+		writeError(w, http.StatusGatewayTimeout, "upstream timed out")
+	default:
+		s.log.Warn("upstream failed", "uri", r.URL.Path, "err", err)
+		writeError(w, http.StatusBadGateway, "upstream unavailable")
+	}
+}
+
+// copyResponse writes the upstream's status, headers and body, flushing as data arrives
+// when the length is not known (server-sent events, chunked streams).
+func (s *Server) copyResponse(w http.ResponseWriter, resp *http.Response) {
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, vs := range resp.Header {
+		h[k] = vs
+	}
+	for _, f := range resp.Header["Connection"] {
+		for _, name := range strings.Split(f, ",") {
+			h.Del(strings.TrimSpace(name))
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+	if len(resp.Trailer) > 0 {
+		names := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			names = append(names, k)
+		}
+		h["Trailer"] = []string{strings.Join(names, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+	stream := resp.ContentLength < 0
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	rc := http.NewResponseController(w)
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return
+			}
+			if stream {
+				rc.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			s.log.Warn("upstream body cut", "err", rerr)
+			panic(http.ErrAbortHandler) // headers are out: cut the client connection
+		}
+	}
+	for k, vs := range resp.Trailer {
+		h[http.TrailerPrefix+k] = vs
+	}
+}
+
+func isWebSocket(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") && headerHasToken(r.Header, "Connection", "upgrade")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h[name] {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// tunnel joins the client and the upstream after a 101 Switching Protocols.
+func (s *Server) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+	up, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		resp.Body.Close()
+		writeError(w, http.StatusBadGateway, "upstream switched protocols without a connection")
+		return
+	}
+	defer up.Close()
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "cannot take over the connection")
+		return
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Time{})
+	if _, err := brw.WriteString("HTTP/1.1 101 Switching Protocols\r\n"); err != nil {
+		return
+	}
+	if err := resp.Header.Write(brw); err != nil {
+		return
+	}
+	if _, err := brw.WriteString("\r\n"); err != nil {
+		return
+	}
+	if err := brw.Flush(); err != nil {
+		return
+	}
+	// one direction on a goroutine of its own, the other on the handler's
+	done := make(chan struct{})
+	go func() { io.Copy(up, brw); up.Close(); close(done) }()
+	io.Copy(conn, up)
+	conn.Close()
+	<-done
+}

@@ -1,0 +1,271 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/proxy/router"
+	"github.com/portico-gw/portico/store"
+)
+
+// Server is the data plane's http.Handler.
+type Server struct {
+	snap atomic.Pointer[Snapshot]
+	log  *slog.Logger
+	pool sync.Pool // *request
+	// Scheme is "http" or "https", for $scheme and X-Forwarded-Proto.
+	Scheme string
+}
+
+// NewServer returns a server with an empty snapshot: every request gets 404 until Run
+// (or Swap) provides one.
+func NewServer(log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{log: log, Scheme: "http"}
+	empty, _ := router.New(nil)
+	s.snap.Store(&Snapshot{Router: empty, upstreams: map[string]*upstream{}})
+	s.pool.New = func() any { r := &request{}; r.skipFn = r.skip; return r }
+	return s
+}
+
+// Snapshot returns the snapshot new requests use.
+func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
+
+// Swap installs next for new requests and releases what only the old one used.
+func (s *Server) Swap(next *Snapshot) {
+	old := s.snap.Swap(next)
+	old.close(next)
+}
+
+// request is one request's working state, pooled.
+type request struct {
+	ctx    plugins.Ctx
+	params router.Params
+	rreq   router.Request
+	tried  [8]int // nodes tried, for skip; more tries than this reuse the last slot
+	ntried int
+	up     *upstream
+	// allUnhealthy: every node is unhealthy, so health is ignored (as APISIX does).
+	allUnhealthy bool
+	skipFn       func(int) bool
+}
+
+// skip reports whether node i must not be picked: tried already, or unhealthy.
+func (q *request) skip(i int) bool {
+	for _, t := range q.tried[:min(q.ntried, len(q.tried))] {
+		if t == i {
+			return true
+		}
+	}
+	if c := q.up.checker; c != nil && !q.allUnhealthy && !c.Healthy(i) {
+		return true
+	}
+	return false
+}
+
+var (
+	errNoRoute  = errors.New("404 Route Not Found")
+	errBadPath  = errors.New("bad request path")
+	errUnhealth = errors.New("no healthy upstream node")
+)
+
+// ServeHTTP runs one request through the snapshot it starts with.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	snap := s.snap.Load()
+	path, err := canonicalPath(r.URL.EscapedPath())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, errBadPath.Error()+": "+err.Error())
+		return
+	}
+	q := s.pool.Get().(*request)
+	defer s.release(q)
+	q.rreq = router.Request{Method: r.Method, Host: hostOnlyLower(r.Host), RawHost: r.Host, Path: path}
+	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
+	q.rreq.RemoteAddr = remote.Addr().Unmap()
+	c := &q.ctx
+	c.W, c.R, c.Path, c.Remote, c.Params, c.Scheme = w, r, path, remote, &q.params, s.Scheme
+	m, ok := snap.Router.Match(&q.rreq, &q.params, c)
+	if !ok {
+		writeError(w, http.StatusNotFound, errNoRoute.Error())
+		return
+	}
+	rt := m.Value.(*route)
+	c.RouteID, c.RouteName, c.ServiceID, c.ServiceName = rt.id, rt.name, rt.serviceID, rt.serviceName
+	if rt.status != 0 {
+		writeError(w, rt.status, rt.msg)
+		return
+	}
+	s.forward(q, rt)
+}
+
+func (s *Server) release(q *request) {
+	q.ctx.Reset()
+	q.params.Reset()
+	q.rreq = router.Request{}
+	q.ntried, q.up, q.allUnhealthy = 0, nil, false
+	s.pool.Put(q)
+}
+
+// hostOnlyLower is $host: the Host header without port, lower-cased.
+func hostOnlyLower(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
+	for i := 0; i < len(h); i++ {
+		if 'A' <= h[i] && h[i] <= 'Z' {
+			return strings.ToLower(h)
+		}
+	}
+	return h
+}
+
+// writeError answers with a JSON error body; the one place error bodies are written.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	b := make([]byte, 0, len(msg)+20)
+	b = append(b, `{"error_msg":`...)
+	b = appendJSONString(b, msg)
+	b = append(b, "}\n"...)
+	w.Write(b)
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	const hexd = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&15])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+// Run loads the store into a snapshot, then follows its watch, rebuilding on every
+// change until ctx ends. ready is closed after the first snapshot is installed.
+func (s *Server) Run(ctx context.Context, st *store.Store, ready chan<- struct{}) error {
+	items := map[store.Kind]map[string]store.Item{}
+	load := func() (int64, error) {
+		rev, all, err := st.Snapshot(ctx)
+		if err != nil {
+			return 0, err
+		}
+		items = map[store.Kind]map[string]store.Item{}
+		for k, l := range all {
+			m := make(map[string]store.Item, len(l))
+			for _, it := range l {
+				m[it.ID] = it
+			}
+			items[k] = m
+		}
+		return rev, nil
+	}
+	rebuild := func(rev int64) {
+		start := time.Now()
+		flat := make(map[store.Kind][]store.Item, len(items))
+		for k, m := range items {
+			l := make([]store.Item, 0, len(m))
+			for _, it := range m {
+				l = append(l, it)
+			}
+			sortItems(l)
+			flat[k] = l
+		}
+		next, err := buildSnapshot(rev, flat, s.snap.Load(), s.log)
+		if err != nil {
+			s.log.Error("snapshot not built; the previous one keeps serving", "revision", rev, "err", err)
+			return
+		}
+		s.Swap(next)
+		s.log.Debug("snapshot installed", "revision", rev, "routes", next.Router.Len(), "took", time.Since(start))
+	}
+	rev, err := load()
+	if err != nil {
+		return err
+	}
+	rebuild(rev)
+	if ready != nil {
+		close(ready)
+	}
+	for {
+		wctx, cancel := context.WithCancel(ctx)
+		w := st.Watch(wctx, rev)
+		compacted := false
+		for resp := range w {
+			if resp.Err != nil {
+				if errors.Is(resp.Err, store.ErrCompacted) {
+					compacted = true
+				} else {
+					s.log.Warn("store watch ended", "err", resp.Err)
+				}
+				break
+			}
+			apply(items, resp.Events)
+			rev = resp.Rev
+			// take whatever else is already queued before building once
+		drain:
+			for {
+				select {
+				case more, ok := <-w:
+					if !ok || more.Err != nil {
+						break drain
+					}
+					apply(items, more.Events)
+					rev = more.Rev
+				default:
+					break drain
+				}
+			}
+			rebuild(rev)
+		}
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if compacted {
+			if rev, err = load(); err != nil {
+				s.log.Error("reload after compaction", "err", err)
+			} else {
+				rebuild(rev)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func apply(items map[store.Kind]map[string]store.Item, evs []store.Event) {
+	for _, e := range evs {
+		m := items[e.Item.Kind]
+		if m == nil {
+			m = map[string]store.Item{}
+			items[e.Item.Kind] = m
+		}
+		if e.Type == store.EventDelete {
+			delete(m, e.Item.ID)
+		} else {
+			m[e.Item.ID] = e.Item
+		}
+	}
+}

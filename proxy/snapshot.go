@@ -1,0 +1,224 @@
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+
+	"github.com/portico-gw/portico/plugins/condition"
+	"github.com/portico-gw/portico/proxy/router"
+	"github.com/portico-gw/portico/store"
+)
+
+// Snapshot is everything a request needs, compiled from one revision of the store.
+// It never changes once built.
+type Snapshot struct {
+	Rev    int64
+	Router *router.Router
+	// upstreams by key, for reuse by the next snapshot and for closing.
+	upstreams map[string]*upstream
+}
+
+// route is a compiled route: the router's payload.
+type route struct {
+	id, name               string
+	serviceID, serviceName string
+	up                     *upstream
+	// status and msg answer every request when the route cannot be served (a missing
+	// upstream or service), as APISIX answers at request time.
+	status    int
+	msg       string
+	websocket bool
+	timeout   *store.Timeout
+	vars      *condition.Condition
+}
+
+// buildSnapshot compiles items. prev offers upstreams to carry over; errors in one
+// route are logged and that route left out, so one bad item cannot stop the rest.
+func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot, log *slog.Logger) (*Snapshot, error) {
+	s := &Snapshot{Rev: rev, upstreams: map[string]*upstream{}}
+	var reuse map[string]*upstream
+	if prev != nil {
+		reuse = prev.upstreams
+	}
+	use := func(id string, u *store.Upstream) (*upstream, error) {
+		up, err := newUpstream(id, u, reuse)
+		if err != nil {
+			return nil, err
+		}
+		s.upstreams[up.key] = up
+		return up, nil
+	}
+	upstreams := map[string]*store.Upstream{}
+	for _, it := range items[store.KindUpstream] {
+		u, err := store.Decode[store.Upstream](it.Value)
+		if err != nil {
+			log.Error("skip upstream", "upstream_id", it.ID, "err", err)
+			continue
+		}
+		upstreams[it.ID] = u
+	}
+	services := map[string]*store.Service{}
+	for _, it := range items[store.KindService] {
+		sv, err := store.Decode[store.Service](it.Value)
+		if err != nil {
+			log.Error("skip service", "service_id", it.ID, "err", err)
+			continue
+		}
+		services[it.ID] = sv
+	}
+	var routes []router.Route
+	for _, it := range items[store.KindRoute] {
+		r, err := store.Decode[store.Route](it.Value)
+		if err != nil {
+			log.Error("skip route", "route_id", it.ID, "err", err)
+			continue
+		}
+		if !r.Enabled() {
+			continue
+		}
+		rr, err := compileRoute(it.ID, r, services, upstreams, use)
+		if err != nil {
+			log.Error("skip route", "route_id", it.ID, "err", err)
+			continue
+		}
+		routes = append(routes, rr)
+	}
+	rt, err := router.New(routes)
+	if err != nil {
+		s.close(prev)
+		return nil, fmt.Errorf("build router: %w", err)
+	}
+	s.Router = rt
+	return s, nil
+}
+
+// compileRoute merges a route with its service (route fields win) and compiles it.
+func compileRoute(id string, r *store.Route, services map[string]*store.Service, upstreams map[string]*store.Upstream, use func(string, *store.Upstream) (*upstream, error)) (router.Route, error) {
+	cr := &route{id: id, name: r.Name, serviceID: string(r.ServiceID), timeout: r.Timeout}
+	hosts := r.AllHosts()
+	var svc *store.Service
+	if r.ServiceID != "" {
+		svc = services[string(r.ServiceID)]
+		if svc == nil {
+			cr.status, cr.msg = http.StatusNotFound, "404 Route Not Found"
+		} else {
+			cr.serviceName = svc.Name
+			if len(hosts) == 0 {
+				hosts = svc.Hosts
+			}
+		}
+	}
+	if r.EnableWebsocket != nil {
+		cr.websocket = *r.EnableWebsocket
+	} else if svc != nil && svc.EnableWebsocket != nil {
+		cr.websocket = *svc.EnableWebsocket
+	}
+	if cr.status == 0 {
+		var (
+			u    *store.Upstream
+			uid  string
+			name = "route " + id
+		)
+		switch {
+		case r.Upstream != nil:
+			u = r.Upstream
+		case r.UpstreamID != "":
+			uid = string(r.UpstreamID)
+		case svc != nil && svc.Upstream != nil:
+			u, name = svc.Upstream, "service "+string(r.ServiceID)
+		case svc != nil && svc.UpstreamID != "":
+			uid = string(svc.UpstreamID)
+		}
+		if uid != "" {
+			u, name = upstreams[uid], uid
+			if u == nil {
+				cr.status, cr.msg = http.StatusBadGateway, "failed to find upstream by id: "+uid
+			}
+		}
+		switch {
+		case cr.status != 0:
+		case u == nil:
+			cr.status, cr.msg = http.StatusServiceUnavailable, "missing upstream configuration in Route or Service"
+		default:
+			up, err := use(name, u)
+			if err != nil {
+				return router.Route{}, err
+			}
+			cr.up = up
+		}
+	}
+	if len(r.Vars) > 0 {
+		c, err := condition.Compile(r.Vars)
+		if err != nil {
+			return router.Route{}, fmt.Errorf("failed to validate the 'vars' expression: %w", err)
+		}
+		cr.vars = c
+	}
+	rr := router.Route{ID: id, URIs: r.AllURIs(), Hosts: hosts, Methods: r.Methods, Priority: r.Priority, Value: cr}
+	for _, a := range r.AllRemoteAddrs() {
+		p, err := store.ParseAddrOrPrefix(a)
+		if err != nil {
+			return router.Route{}, err
+		}
+		rr.RemoteAddrs = append(rr.RemoteAddrs, p)
+	}
+	if cr.vars != nil {
+		rr.Match = matchVars(cr.vars)
+	}
+	return rr, nil
+}
+
+func matchVars(c *condition.Condition) func(any) bool {
+	return func(arg any) bool { return c.Eval(arg.(condition.Vars)) }
+}
+
+// close releases the upstreams of s that next does not carry over.
+func (s *Snapshot) close(next *Snapshot) {
+	if s == nil {
+		return
+	}
+	for k, up := range s.upstreams {
+		if next != nil {
+			if _, kept := next.upstreams[k]; kept {
+				continue
+			}
+		}
+		up.close()
+	}
+}
+
+// Validate compiles one resource as a snapshot would, so the Admin API refuses what the
+// data plane could not serve.
+func Validate(k store.Kind, v any) error {
+	switch o := v.(type) {
+	case *store.Route:
+		if len(o.Vars) > 0 {
+			if _, err := condition.Compile(o.Vars); err != nil {
+				return fmt.Errorf("failed to validate the 'vars' expression: %w", err)
+			}
+		}
+		if _, err := router.New([]router.Route{{ID: "check", URIs: o.AllURIs(), Hosts: o.AllHosts(), Methods: o.Methods}}); err != nil {
+			return err
+		}
+		if o.Upstream != nil {
+			return validateUpstream(o.Upstream)
+		}
+	case *store.Service:
+		if o.Upstream != nil {
+			return validateUpstream(o.Upstream)
+		}
+	case *store.Upstream:
+		return validateUpstream(o)
+	}
+	return nil
+}
+
+var (
+	_ = errors.New
+	_ = json.Marshal
+	_ = netip.Addr{}
+)

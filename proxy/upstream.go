@@ -1,0 +1,198 @@
+package proxy
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portico-gw/portico/proxy/balancer"
+	"github.com/portico-gw/portico/proxy/health"
+	"github.com/portico-gw/portico/store"
+)
+
+// defaultTimeout is nginx's proxy timeout, which APISIX upstreams default to.
+const defaultTimeout = 60 * time.Second
+
+// upstream is a compiled upstream: its nodes, balancer, checker and transport. It is
+// shared by every route using it in a snapshot, and carried into the next snapshot when
+// its configuration did not change, so health state and pooled connections survive.
+type upstream struct {
+	key      string // fingerprint of the configuration
+	id       string
+	scheme   string
+	nodes    []node
+	bal      balancer.Balancer
+	checker  *health.Checker
+	tr       *http.Transport
+	passHost string
+	upHost   string
+	hashOn   string
+	hashKey  string
+	retries  int
+	retryTO  time.Duration
+	timeout  store.Timeout
+	empty    bool // no node: every request gets 503
+}
+
+type node struct {
+	addr     string // host:port for dialing
+	hostPort string // Host header for pass_host node
+}
+
+// newUpstream compiles u. id names it in errors; reuse offers the previous snapshot's
+// upstreams by key.
+func newUpstream(id string, u *store.Upstream, reuse map[string]*upstream) (*upstream, error) {
+	raw, _ := json.Marshal(u)
+	sum := sha256.Sum256(raw)
+	key := hex.EncodeToString(sum[:])
+	if old, ok := reuse[key]; ok {
+		return old, nil
+	}
+	up := &upstream{key: key, id: id, scheme: u.Scheme, passHost: u.PassHost, upHost: u.UpstreamHost, hashOn: u.HashOn, hashKey: u.Key}
+	if up.scheme == "" {
+		up.scheme = "http"
+	}
+	if up.passHost == "" {
+		up.passHost = "pass"
+	}
+	if up.hashOn == "" {
+		up.hashOn = "vars"
+	}
+	var bnodes []balancer.Node
+	for _, n := range u.Nodes {
+		port := n.Port
+		if port == 0 {
+			port = 80
+			if up.scheme == "https" || up.scheme == "grpcs" {
+				port = 443
+			}
+		}
+		host := strings.TrimSuffix(strings.TrimPrefix(n.Host, "["), "]")
+		addr := net.JoinHostPort(host, strconv.Itoa(port))
+		hp := n.Host
+		if (up.scheme == "http" && port != 80) || (up.scheme == "https" && port != 443) {
+			hp = addr
+		}
+		up.nodes = append(up.nodes, node{addr: addr, hostPort: hp})
+		bnodes = append(bnodes, balancer.Node{Host: host, Port: port, Weight: n.Weight, Priority: n.Priority, Addr: addr})
+	}
+	if len(up.nodes) == 0 {
+		up.empty = true
+		return up, nil
+	}
+	bal, err := balancer.New(u.Type, bnodes)
+	if err != nil {
+		if len(bnodes) > 0 && err == balancer.ErrNoNodes {
+			up.empty = true
+			return up, nil
+		}
+		return nil, fmt.Errorf("upstream %s: %w", id, err)
+	}
+	up.bal = bal
+	up.retries = len(up.nodes) - 1
+	if u.Retries != nil {
+		up.retries = *u.Retries
+	}
+	if u.RetryTimeout != nil {
+		up.retryTO = time.Duration(*u.RetryTimeout * float64(time.Second))
+	}
+	up.timeout = store.Timeout{Connect: 60, Send: 60, Read: 60}
+	if u.Timeout != nil {
+		up.timeout = *u.Timeout
+	}
+	if len(u.Checks) > 0 {
+		cfg, err := health.Parse(u.Checks)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", id, err)
+		}
+		addrs := make([]string, len(up.nodes))
+		for i, n := range up.nodes {
+			addrs[i] = n.addr
+		}
+		up.checker = health.NewChecker(cfg, addrs, u.UpstreamHost)
+	}
+	up.tr = newTransport(u, up.timeout)
+	return up, nil
+}
+
+// newTransport tunes a transport for one upstream (reference §6: a bigger idle pool than
+// net/http's default of 2 per host is what keeps a proxy fast).
+func newTransport(u *store.Upstream, t store.Timeout) *http.Transport {
+	idle := 320
+	idleTO := 60 * time.Second
+	if kp := u.KeepalivePool; kp != nil {
+		if kp.Size > 0 {
+			idle = kp.Size
+		}
+		if kp.IdleTimeout > 0 {
+			idleTO = time.Duration(kp.IdleTimeout * float64(time.Second))
+		}
+	}
+	d := &net.Dialer{Timeout: secs(t.Connect), KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		DialContext:           d.DialContext,
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   idle,
+		IdleConnTimeout:       idleTO,
+		ResponseHeaderTimeout: secs(t.Read),
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+		ForceAttemptHTTP2:     false,
+		WriteBufferSize:       32 << 10,
+		ReadBufferSize:        32 << 10,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	if u.TLS != nil && u.TLS.ClientCert != "" {
+		if cert, err := tls.X509KeyPair([]byte(u.TLS.ClientCert), []byte(u.TLS.ClientKey)); err == nil {
+			tr.TLSClientConfig.Certificates = []tls.Certificate{cert}
+		}
+	}
+	if u.TLS != nil && u.TLS.Verify != nil && !*u.TLS.Verify {
+		tr.TLSClientConfig.InsecureSkipVerify = true
+	}
+	return tr
+}
+
+func secs(s float64) time.Duration {
+	if s <= 0 {
+		return defaultTimeout
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// close releases what the upstream owns; called when no snapshot uses it any more.
+func (u *upstream) close() {
+	if u.checker != nil {
+		u.checker.Close()
+	}
+	if u.tr != nil {
+		u.tr.CloseIdleConnections()
+	}
+}
+
+// validateUpstream compiles u without starting anything, for the Admin API.
+func validateUpstream(u *store.Upstream) error {
+	if len(u.Checks) > 0 {
+		if _, err := health.Parse(u.Checks); err != nil {
+			return err
+		}
+	}
+	var bnodes []balancer.Node
+	for _, n := range u.Nodes {
+		bnodes = append(bnodes, balancer.Node{Host: n.Host, Port: n.Port, Weight: n.Weight, Priority: n.Priority})
+	}
+	if len(bnodes) == 0 {
+		return nil
+	}
+	if _, err := balancer.New(u.Type, bnodes); err != nil && err != balancer.ErrNoNodes {
+		return err
+	}
+	return nil
+}
