@@ -116,7 +116,11 @@ func newUpstream(id string, u *store.Upstream, reuse map[string]*upstream) (*ups
 		for i, n := range up.nodes {
 			addrs[i] = n.addr
 		}
-		up.checker = health.NewChecker(cfg, addrs, u.UpstreamHost)
+		probeHost := ""
+		if up.passHost == "rewrite" {
+			probeHost = u.UpstreamHost
+		}
+		up.checker = health.NewChecker(cfg, addrs, probeHost)
 	}
 	up.tr = newTransport(u, up.timeout)
 	return up, nil

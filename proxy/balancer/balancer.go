@@ -44,7 +44,8 @@ type Balancer interface {
 	// of the higher tiers is skipped. If skip excludes every node, Pick returns ok=false.
 	Pick(key string, skip func(i int) bool) (i int, ok bool)
 	// Done reports the end of an attempt on node i (least_conn ends it as active; ewma
-	// records latency); failed=true when it ended in an error.
+	// records latency); failed=true when it ended in an error. Call it exactly once for
+	// every Pick that returned ok, failed attempts included.
 	Done(i int, latency time.Duration, failed bool)
 }
 

@@ -335,6 +335,7 @@ func TestPick_hammer(t *testing.T) {
 	}
 }
 
+// benchPick measures one attempt, Pick and Done, over ten nodes of mixed weights.
 func benchPick(b *testing.B, typ string) {
 	nodes := named(5, 1, 1, 3, 2, 2, 1, 1, 4, 1)
 	bal := mustNew(b, typ, nodes)

@@ -34,6 +34,8 @@
 //     point whose node is not skipped. A tier whose ring would exceed 1<<18 points is scaled
 //     down (each node keeps at least one point); then stability is only approximate. An
 //     empty key is a key like any other: the proxy falls back to remote_addr, as APISIX.
+//     The hash (FNV-1a, splitmix64 finaliser) differs from APISIX's crc32, so a key lands
+//     on a different node than under APISIX; only stability is promised.
 //   - least_conn: the node with the least (active+1)/weight, compared exactly in integers;
 //     Pick counts the attempt as active and Done ends it, so every successful Pick must be
 //     matched by one Done. Ties go round the tier.

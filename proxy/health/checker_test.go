@@ -41,7 +41,7 @@ func TestPassive(t *testing.T) {
 		{"a failure on an unhealthy node is nothing", p(nil), "err err 500 200 500 200", "hUUuuH"},
 		{"tcp failures", p(nil), "err err", "hU"},
 		{"timeouts", p(nil), "to to", "hU"},
-		{"kinds count apart", p(nil), "err 500 to 500", "hhhU"},
+		{"kinds count apart", p(nil), "err 500 to 500 500", "hhhhU"},
 		{"status in neither list", p(nil), "404 302", "HH"},
 		{"custom lists", p(func(v *Passive) {
 			v.Unhealthy.HTTPStatuses = []int{404}
@@ -158,7 +158,9 @@ func newUpstream(t *testing.T, tls bool, status int) *upstream {
 	return u
 }
 
-func (u *upstream) addr() string { return strings.TrimPrefix(strings.TrimPrefix(u.URL, "http://"), "https://") }
+func (u *upstream) addr() string {
+	return strings.TrimPrefix(strings.TrimPrefix(u.URL, "http://"), "https://")
+}
 
 func (u *upstream) lastRequest() *http.Request {
 	u.mu.Lock()

@@ -6,8 +6,8 @@
 // It must not pick nodes or decide what to do when all nodes are unhealthy: the proxy asks
 // Healthy(i) when it builds the balancer's skip, and when AllUnhealthy it balances over all
 // nodes (APISIX: "all upstream nodes is unhealthy, use default"). It must not import other
-// Portico packages, and Healthy and Report take no lock and allocate nothing: they run on
-// every request.
+// Portico packages. Healthy and Report run on every request: they take no lock, and
+// allocate only to log a node changing state.
 //
 // # Life of a Checker
 //
