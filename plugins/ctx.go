@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -33,8 +34,26 @@ type Ctx struct {
 	RouteID, RouteName     string
 	ServiceID, ServiceName string
 	ConsumerName           string
+	ConsumerGroupID        string
 	UpstreamAddr           string
-	Status                 int
+	// Status is the response status: the upstream's, or a plugin's; header_filter may change it.
+	Status int
+
+	// UpstreamURI, when set, is the path and query sent upstream instead of the
+	// canonical path and the client's query (proxy-rewrite).
+	UpstreamURI string
+	// UpstreamHost, when set, is the Host header sent upstream (proxy-rewrite host).
+	UpstreamHost string
+
+	// Consumer is set by the auth plugin that identified the client.
+	Consumer *Consumer
+	// Consumers is the snapshot's consumers, for auth plugins.
+	Consumers *ConsumerSet
+	// Log is the request's logger.
+	Log *slog.Logger
+
+	memo  [16]filterMemo
+	nmemo int
 
 	query url.Values // parsed on first arg_* read
 	vars  map[string]string
@@ -112,6 +131,13 @@ func (c *Ctx) Var(name string) (string, bool) {
 		return c.ServiceName, c.ServiceName != ""
 	case "consumer_name":
 		return c.ConsumerName, c.ConsumerName != ""
+	case "consumer_group_id":
+		return c.ConsumerGroupID, c.ConsumerGroupID != ""
+	case "upstream_uri":
+		if c.UpstreamURI != "" {
+			return c.UpstreamURI, true
+		}
+		return r.URL.RequestURI(), true
 	case "upstream_addr":
 		return c.UpstreamAddr, c.UpstreamAddr != ""
 	case "status":

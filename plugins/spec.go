@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 	"sync"
+
+	"github.com/portico-gw/portico/plugins/condition"
 )
 
 // Config is a plugin's decoded configuration.
@@ -26,8 +28,16 @@ type Spec struct {
 	Type string
 	// NewConfig returns an empty config to decode into.
 	NewConfig func() Config
+	// NewConsumerConfig, for auth plugins, returns the config a consumer or credential
+	// carries (key-auth: the key); nil means the consumer side uses NewConfig too.
+	NewConsumerConfig func() Config
 	// Build makes the per-snapshot instance from a validated config.
 	Build func(Config) (any, error)
+	// Index, for auth plugins, builds the lookup of consumers by credential.
+	Index Indexer
+	// RunPolicy "prefer_route": a global rule's instance is skipped when the route has
+	// the plugin too (prometheus).
+	RunPolicy string
 }
 
 // Meta is the `_meta` object every plugin config may carry.
@@ -121,6 +131,16 @@ var ErrUnknownPlugin = errors.New("unknown plugin")
 
 // Decode checks one plugin config as the Admin API does on a write.
 func (r *Registry) Decode(name string, raw json.RawMessage) (*Decoded, error) {
+	return r.decode(name, raw, false)
+}
+
+// DecodeConsumer checks a plugin config on a consumer or a credential: auth plugins use
+// their consumer config type there.
+func (r *Registry) DecodeConsumer(name string, raw json.RawMessage) (*Decoded, error) {
+	return r.decode(name, raw, true)
+}
+
+func (r *Registry) decode(name string, raw json.RawMessage, consumer bool) (*Decoded, error) {
 	spec, ok := r.Lookup(name)
 	if !ok {
 		return nil, fmt.Errorf("%w [%s]", ErrUnknownPlugin, name)
@@ -137,9 +157,22 @@ func (r *Registry) Decode(name string, raw json.RawMessage) (*Decoded, error) {
 			return nil, fmt.Errorf("failed to check the configuration of plugin %s err: property \"_meta\" validation failed: %v", name, metaError(err))
 		}
 		delete(fields, "_meta")
+		if len(d.Meta.Filter) > 0 {
+			if _, err := condition.Compile(d.Meta.Filter); err != nil {
+				return nil, fmt.Errorf("failed to check the configuration of plugin %s err: failed to validate the 'vars' expression: %v", name, err)
+			}
+		}
+		if len(d.Meta.ErrorResponse) > 0 {
+			if _, err := errorResponse(d.Meta.ErrorResponse); err != nil {
+				return nil, fmt.Errorf("failed to check the configuration of plugin %s err: %v", name, err)
+			}
+		}
 	}
 	rest, _ := json.Marshal(fields)
 	cfg := spec.NewConfig()
+	if consumer && spec.NewConsumerConfig != nil {
+		cfg = spec.NewConsumerConfig()
+	}
 	dec := json.NewDecoder(bytes.NewReader(rest))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(cfg)
@@ -167,13 +200,22 @@ func metaError(err error) string {
 
 // DecodeAll checks every plugin of a plugins object.
 func (r *Registry) DecodeAll(plugins map[string]json.RawMessage) error {
+	return r.decodeAll(plugins, false)
+}
+
+// DecodeAllConsumer checks every plugin of a consumer's plugins object.
+func (r *Registry) DecodeAllConsumer(plugins map[string]json.RawMessage) error {
+	return r.decodeAll(plugins, true)
+}
+
+func (r *Registry) decodeAll(plugins map[string]json.RawMessage, consumer bool) error {
 	names := make([]string, 0, len(plugins))
 	for n := range plugins {
 		names = append(names, n)
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		if _, err := r.Decode(n, plugins[n]); err != nil {
+		if _, err := r.decode(n, plugins[n], consumer); err != nil {
 			return err
 		}
 	}

@@ -1,0 +1,350 @@
+package plugins
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/portico-gw/portico/plugins/condition"
+)
+
+// Hook runs before each phase of one plugin (`_meta.pre_function`). A failing hook is
+// logged and the plugin still runs; a hook may stop the request with a Result.
+type Hook interface {
+	Run(c *Ctx, p Phase) Result
+}
+
+// HookBuilder turns a `_meta.pre_function` value into a Hook; the wasm host provides it.
+type HookBuilder func(plugin string, raw json.RawMessage) (Hook, error)
+
+// Entry is one plugin instance in a chain, with its phase methods asserted once.
+type Entry struct {
+	Name     string
+	Priority int // _meta.priority, else the plugin's own
+	Auth     bool
+	Instance any
+
+	rewrite      RewritePhase
+	access       AccessPhase
+	beforeProxy  BeforeProxyPhase
+	headerFilter HeaderFilterPhase
+	bodyFilter   BodyFilterPhase
+	log          LogPhase
+
+	filter  *condition.Condition
+	errResp []byte
+	hook    Hook
+}
+
+// Chain is the plugins of one object (a route merged with its service and plugin config,
+// a consumer, the global rules) in run order. It is built once per snapshot.
+type Chain struct {
+	Entries []*Entry
+	// merged caches this chain merged with a consumer's, by consumer.
+	merged sync.Map // *Consumer → *consumerChain
+}
+
+type consumerChain struct {
+	chain *Chain
+	// extra: plugins that came with the consumer and were not on the route, auth plugins
+	// excepted; their rewrite runs after the consumer is known.
+	extra []*Entry
+}
+
+// Names lists the chain's plugins in run order.
+func (ch *Chain) Names() []string {
+	if ch == nil {
+		return nil
+	}
+	out := make([]string, len(ch.Entries))
+	for i, e := range ch.Entries {
+		out[i] = e.Name
+	}
+	return out
+}
+
+// Has reports whether the chain runs the plugin.
+func (ch *Chain) Has(name string) bool {
+	if ch == nil {
+		return false
+	}
+	for _, e := range ch.Entries {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// BuildChain decodes and builds every plugin of a plugins object. Disabled plugins are
+// left out. hooks may be nil: then a `_meta.pre_function` is refused.
+func (r *Registry) BuildChain(plugins map[string]json.RawMessage, hooks HookBuilder) (*Chain, error) {
+	ch := &Chain{}
+	names := make([]string, 0, len(plugins))
+	for n := range plugins {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		d, err := r.Decode(name, plugins[name])
+		if err != nil {
+			ch.Close()
+			return nil, err
+		}
+		if d.Meta.Disable {
+			continue
+		}
+		e, err := r.buildEntry(d, hooks)
+		if err != nil {
+			ch.Close()
+			return nil, fmt.Errorf("plugin %s: %w", name, err)
+		}
+		ch.Entries = append(ch.Entries, e)
+	}
+	ch.sort()
+	return ch, nil
+}
+
+func (r *Registry) buildEntry(d *Decoded, hooks HookBuilder) (*Entry, error) {
+	e := &Entry{Name: d.Spec.Name, Priority: d.Spec.Priority, Auth: d.Spec.Type == "auth"}
+	if d.Meta.Priority != nil {
+		e.Priority = *d.Meta.Priority
+	}
+	var err error
+	if len(d.Meta.Filter) > 0 {
+		if e.filter, err = condition.Compile(d.Meta.Filter); err != nil {
+			return nil, fmt.Errorf("failed to validate the 'vars' expression: %w", err)
+		}
+	}
+	if len(d.Meta.ErrorResponse) > 0 {
+		if e.errResp, err = errorResponse(d.Meta.ErrorResponse); err != nil {
+			return nil, err
+		}
+	}
+	if len(d.Meta.PreFunction) > 0 && string(d.Meta.PreFunction) != "null" {
+		if hooks == nil {
+			return nil, errors.New("_meta.pre_function: wasm hooks are not available on this node")
+		}
+		if e.hook, err = hooks(d.Spec.Name, d.Meta.PreFunction); err != nil {
+			return nil, fmt.Errorf("_meta.pre_function: %w", err)
+		}
+	}
+	if d.Spec.Build != nil {
+		if e.Instance, err = d.Spec.Build(d.Config); err != nil {
+			return nil, err
+		}
+	}
+	e.rewrite, _ = e.Instance.(RewritePhase)
+	e.access, _ = e.Instance.(AccessPhase)
+	e.beforeProxy, _ = e.Instance.(BeforeProxyPhase)
+	e.headerFilter, _ = e.Instance.(HeaderFilterPhase)
+	e.bodyFilter, _ = e.Instance.(BodyFilterPhase)
+	e.log, _ = e.Instance.(LogPhase)
+	return e, nil
+}
+
+// errorResponse encodes `_meta.error_response`: a string as is, an object as JSON + "\n".
+func errorResponse(raw json.RawMessage) ([]byte, error) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return []byte(s), nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, errors.New(`property "_meta" validation failed: error_response must be a string or an object`)
+	}
+	b, _ := json.Marshal(m)
+	return append(b, '\n'), nil
+}
+
+func (ch *Chain) sort() {
+	slices.SortStableFunc(ch.Entries, func(a, b *Entry) int {
+		if a.Priority != b.Priority {
+			return b.Priority - a.Priority
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+}
+
+// Close releases the instances that own resources.
+func (ch *Chain) Close() {
+	if ch == nil {
+		return
+	}
+	for _, e := range ch.Entries {
+		if cl, ok := e.Instance.(Closer); ok {
+			cl.Close()
+		}
+	}
+}
+
+// Merge returns a chain of over's plugins and those of under that over does not have:
+// APISIX's whole-plugin replacement (consumer > consumer group > route > plugin config
+// > service). Instances are shared, not rebuilt.
+func Merge(under, over *Chain) *Chain {
+	out := &Chain{}
+	if over != nil {
+		out.Entries = append(out.Entries, over.Entries...)
+	}
+	if under != nil {
+		for _, e := range under.Entries {
+			if !over.Has(e.Name) {
+				out.Entries = append(out.Entries, e)
+			}
+		}
+	}
+	out.sort()
+	return out
+}
+
+// WithConsumer returns the chain to run once cons is known, and the plugins whose
+// rewrite must still run. The result is cached per consumer.
+func (ch *Chain) WithConsumer(cons *Consumer) (*Chain, []*Entry) {
+	if cons == nil || cons.Chain == nil || len(cons.Chain.Entries) == 0 {
+		return ch, nil
+	}
+	if v, ok := ch.merged.Load(cons); ok {
+		cc := v.(*consumerChain)
+		return cc.chain, cc.extra
+	}
+	cc := &consumerChain{chain: Merge(ch, cons.Chain)}
+	for _, e := range cons.Chain.Entries {
+		if !e.Auth && !ch.Has(e.Name) {
+			cc.extra = append(cc.extra, e)
+		}
+	}
+	ch.merged.Store(cons, cc)
+	return cc.chain, cc.extra
+}
+
+type filterMemo struct {
+	e    *Entry
+	pass bool
+}
+
+// passes evaluates the entry's filter at most once per request.
+func (c *Ctx) passes(e *Entry) bool {
+	if e.filter == nil {
+		return true
+	}
+	for i := 0; i < c.nmemo; i++ {
+		if c.memo[i].e == e {
+			return c.memo[i].pass
+		}
+	}
+	pass := e.filter.Eval(c)
+	if c.nmemo < len(c.memo) {
+		c.memo[c.nmemo] = filterMemo{e: e, pass: pass}
+		c.nmemo++
+	}
+	return pass
+}
+
+// runHook runs the entry's pre_function before phase p.
+func (c *Ctx) runHook(e *Entry, p Phase) Result {
+	if e.hook == nil {
+		return Continue
+	}
+	return e.hook.Run(c, p)
+}
+
+// Run runs one request-side phase (rewrite, access, before_proxy) over entries. It
+// returns the Result that stopped the request, with `_meta.error_response` applied.
+func Run(entries []*Entry, c *Ctx, p Phase) (Result, bool) {
+	for _, e := range entries {
+		var res Result
+		switch p {
+		case Rewrite:
+			if e.rewrite == nil && e.hook == nil {
+				continue
+			}
+		case Access:
+			if e.access == nil && e.hook == nil {
+				continue
+			}
+		case BeforeProxy:
+			if e.beforeProxy == nil && e.hook == nil {
+				continue
+			}
+		default:
+			continue
+		}
+		if !c.passes(e) {
+			continue
+		}
+		if res = c.runHook(e, p); !res.Stopped() {
+			switch p {
+			case Rewrite:
+				if e.rewrite != nil {
+					res = e.rewrite.Rewrite(c)
+				}
+			case Access:
+				if e.access != nil {
+					res = e.access.Access(c)
+				}
+			case BeforeProxy:
+				if e.beforeProxy != nil {
+					res = e.beforeProxy.BeforeProxy(c)
+				}
+			}
+		}
+		if res.Stopped() {
+			if e.errResp != nil && res.Status >= 400 {
+				res.Body = e.errResp
+			}
+			return res, true
+		}
+	}
+	return Continue, false
+}
+
+// RunHeaderFilter runs header_filter over entries.
+func RunHeaderFilter(entries []*Entry, c *Ctx) {
+	for _, e := range entries {
+		if (e.headerFilter == nil && e.hook == nil) || !c.passes(e) {
+			continue
+		}
+		c.runHook(e, HeaderFilter)
+		if e.headerFilter != nil {
+			e.headerFilter.HeaderFilter(c)
+		}
+	}
+}
+
+// HasBodyFilter reports whether any entry filters the body.
+func HasBodyFilter(entries []*Entry) bool {
+	for _, e := range entries {
+		if e.bodyFilter != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// RunBodyFilter passes one chunk through every body filter.
+func RunBodyFilter(entries []*Entry, c *Ctx, chunk []byte, eof bool) []byte {
+	for _, e := range entries {
+		if e.bodyFilter == nil || !c.passes(e) {
+			continue
+		}
+		c.runHook(e, BodyFilter)
+		chunk = e.bodyFilter.BodyFilter(c, chunk, eof)
+	}
+	return chunk
+}
+
+// RunLog runs the log phase over entries.
+func RunLog(entries []*Entry, c *Ctx) {
+	for _, e := range entries {
+		if (e.log == nil && e.hook == nil) || !c.passes(e) {
+			continue
+		}
+		c.runHook(e, Log)
+		if e.log != nil {
+			e.log.Log(c)
+		}
+	}
+}
