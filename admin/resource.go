@@ -71,7 +71,7 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request) {
 		s.put(w, r, ki, id)
 	case http.MethodPost:
 		if id != "" {
-			writeError(w, http.StatusNotFound, "not found")
+			s.fail(w, r, bad("wrong %s id, do not need it", ki.kind.Singular()))
 			return
 		}
 		s.post(w, r, ki)
@@ -351,6 +351,9 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ki kindInfo, id, 
 				return nil, false, err
 			}
 		}
+		if err := patchedID(merged.(map[string]any), ki, id); err != nil {
+			return nil, false, err
+		}
 		value, err := json.Marshal(merged)
 		if err != nil {
 			return nil, false, err
@@ -362,6 +365,27 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ki kindInfo, id, 
 		return
 	}
 	writeJSON(w, http.StatusOK, envelope(it, false))
+}
+
+// patchedID refuses a patch that changes the id, and puts back one it removed, as
+// APISIX's check_conf does: the stored id always names the key.
+func patchedID(m map[string]any, ki kindInfo, id string) error {
+	v, ok := m[ki.idField]
+	if !ok || v == nil {
+		m[ki.idField] = id
+		return nil
+	}
+	var got string
+	switch v := v.(type) {
+	case string:
+		got = v
+	case float64:
+		got = strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	if got != id {
+		return bad("wrong %s id", ki.kind.Singular())
+	}
+	return nil
 }
 
 // mergePatch merges patch into cur: objects merge recursively, anything else (arrays

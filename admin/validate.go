@@ -45,7 +45,7 @@ func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.R
 		if err := exists(store.KindService, v.ServiceID, "service"); err != nil {
 			return err
 		}
-		if err := exists(store.KindPluginConfig, v.PluginConfigID, "plugin_config"); err != nil {
+		if err := exists(store.KindPluginConfig, v.PluginConfigID, "plugin config"); err != nil {
 			return err
 		}
 		if err := checkPlugins(v.Plugins); err != nil {
@@ -62,7 +62,8 @@ func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.R
 		if err := exists(store.KindConsumerGroup, v.GroupID, "consumer group"); err != nil {
 			return err
 		}
-		if err := s.opts.Registry.DecodeAll(v.Plugins); err != nil {
+		// an auth plugin on a consumer carries its consumer config (key-auth: the key)
+		if err := s.opts.Registry.DecodeAllConsumer(v.Plugins); err != nil {
 			return bad("invalid plugins configuration: %v", err)
 		}
 	case *store.ConsumerGroup:

@@ -193,7 +193,7 @@ func TestTemplate(t *testing.T) {
 	c := pluginstest.Ctx(t, pluginstest.Target("/x/y?user=jo&n=1"), pluginstest.Header("X-Env", "dev"))
 	c.SetVar("user_id", "123")
 	tests := map[string]string{
-		"/anything/$user_id/world": "/anything/123/world",
+		"/anything/$user_id/world":  "/anything/123/world",
 		"${arg_user}-${http_x_env}": "jo-dev",
 		"${arg_missing ?? none}":    "none",
 		`\$arg_user costs $arg_n`:   "$arg_user costs 1",

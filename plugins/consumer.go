@@ -1,5 +1,10 @@
 package plugins
 
+import (
+	"errors"
+	"fmt"
+)
+
 // Consumer is a consumer as a snapshot holds it: who it is, and the plugins that join a
 // request's chain once an auth plugin identified it (consumer > consumer group).
 type Consumer struct {
@@ -31,7 +36,8 @@ type ConsumerSet struct {
 	entries map[string][]AuthEntry
 }
 
-// NewConsumerSet builds the set; an index that fails names the plugin.
+// NewConsumerSet builds the set. An auth plugin whose index fails (a duplicate
+// credential) is left without one, and the error names it; the other plugins keep theirs.
 func NewConsumerSet(reg *Registry, consumers []*Consumer, creds []AuthEntryNamed) (*ConsumerSet, error) {
 	cs := &ConsumerSet{ByName: map[string]*Consumer{}, indexes: map[string]any{}, entries: map[string][]AuthEntry{}}
 	for _, c := range consumers {
@@ -43,6 +49,7 @@ func NewConsumerSet(reg *Registry, consumers []*Consumer, creds []AuthEntryNamed
 	for _, cr := range creds {
 		cs.entries[cr.Plugin] = append(cs.entries[cr.Plugin], cr.AuthEntry)
 	}
+	var errs []error
 	for name, es := range cs.entries {
 		spec, ok := reg.Lookup(name)
 		if !ok || spec.Index == nil {
@@ -50,11 +57,12 @@ func NewConsumerSet(reg *Registry, consumers []*Consumer, creds []AuthEntryNamed
 		}
 		idx, err := spec.Index(es)
 		if err != nil {
-			return nil, err
+			errs = append(errs, fmt.Errorf("index consumers of %s: %w", name, err))
+			continue
 		}
 		cs.indexes[name] = idx
 	}
-	return cs, nil
+	return cs, errors.Join(errs...)
 }
 
 // AuthEntryNamed is an AuthEntry with the plugin it is for.

@@ -55,8 +55,9 @@ type Ctx struct {
 	memo  [16]filterMemo
 	nmemo int
 
-	query url.Values // parsed on first arg_* read
-	vars  map[string]string
+	query    url.Values // parsed on first arg_* read
+	queryRaw string     // the RawQuery query was parsed from: a rewrite re-parses
+	vars     map[string]string
 }
 
 // Reset clears c for reuse.
@@ -150,8 +151,8 @@ func (c *Ctx) Var(name string) (string, bool) {
 	case strings.HasPrefix(name, "http_"):
 		return headerVar(r.Header, name[len("http_"):])
 	case strings.HasPrefix(name, "arg_"):
-		if c.query == nil {
-			c.query = r.URL.Query()
+		if c.query == nil || c.queryRaw != r.URL.RawQuery {
+			c.query, c.queryRaw = r.URL.Query(), r.URL.RawQuery
 		}
 		vs, ok := c.query[name[len("arg_"):]]
 		if !ok || len(vs) == 0 {

@@ -171,10 +171,11 @@ func (s *Store) Put(ctx context.Context, k Kind, id string, value json.RawMessag
 	}
 	now := s.Now().Unix()
 	_, err = s.b.Update(ctx, func(tx Tx) (err error) {
-		if err := runCheck(check, tx); err != nil && err != ErrDryRun {
-			return err
-		} else if err == ErrDryRun {
+		// cerr, not err: dryRun must see the named result, which a shadowing err hides
+		if cerr := runCheck(check, tx); cerr == ErrDryRun {
 			defer dryRun(&err)
+		} else if cerr != nil {
+			return cerr
 		}
 		createTime := now
 		if old, err := tx.Get(k, id); err == nil {
@@ -213,10 +214,11 @@ func dryRun(err *error) {
 func (s *Store) Create(ctx context.Context, k Kind, value json.RawMessage, check Check) (it Item, err error) {
 	now := s.Now().Unix()
 	_, err = s.b.Update(ctx, func(tx Tx) (err error) {
-		if err := runCheck(check, tx); err != nil && err != ErrDryRun {
-			return err
-		} else if err == ErrDryRun {
+		// cerr, not err: dryRun must see the named result, which a shadowing err hides
+		if cerr := runCheck(check, tx); cerr == ErrDryRun {
 			defer dryRun(&err)
+		} else if cerr != nil {
+			return cerr
 		}
 		id := fmt.Sprintf("%020d", tx.NextRevision())
 		v, err := SetFields(value, map[string]any{"id": id, "create_time": now, "update_time": now})

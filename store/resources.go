@@ -30,10 +30,28 @@ func (id *ID) UnmarshalJSON(b []byte) error {
 	}
 	n, err := strconv.ParseInt(string(b), 10, 64)
 	if err != nil || n < 1 {
-		return &json.UnmarshalTypeError{Value: "non-id " + string(b), Type: typeOfID}
+		return &json.UnmarshalTypeError{Value: jsonTypeName(b), Type: typeOfID}
 	}
 	*id = ID(strconv.FormatInt(n, 10))
 	return nil
+}
+
+// jsonTypeName names the JSON type of a raw value as a schema error does.
+func jsonTypeName(b []byte) string {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0:
+		return "nothing"
+	case b[0] == '{':
+		return "object"
+	case b[0] == '[':
+		return "array"
+	case b[0] == 't' || b[0] == 'f':
+		return "boolean"
+	case b[0] == 'n':
+		return "null"
+	}
+	return "number"
 }
 
 // Meta is the metadata every resource carries.
@@ -324,10 +342,12 @@ func SchemaError(err error) error {
 		if got == "bool" {
 			got = "boolean"
 		}
-		if te.Field == "" {
+		// fields of an embedded struct (Meta) show in the path under its Go name
+		field := strings.Trim(strings.ReplaceAll("."+te.Field+".", ".Meta.", "."), ".")
+		if field == "" {
 			return fmt.Errorf("wrong type: expected %s, got %s", want, got)
 		}
-		return fmt.Errorf("property %q validation failed: wrong type: expected %s, got %s", te.Field, want, got)
+		return fmt.Errorf("property %q validation failed: wrong type: expected %s, got %s", field, want, got)
 	}
 	if m := unknownField.FindStringSubmatch(err.Error()); m != nil {
 		return fmt.Errorf("additional properties forbidden, found %s", m[1])

@@ -259,3 +259,49 @@ func TestValidID(t *testing.T) {
 		}
 	}
 }
+
+// TestDryRunStoresNothing: a Check returning ErrDryRun has every write answered with
+// what it would store and rolled back.
+func TestDryRunStoresNothing(t *testing.T) {
+	s, _ := openTest(t, BoltOptions{})
+	ctx := context.Background()
+	dry := func(Reader) error { return ErrDryRun }
+	if _, _, err := s.Put(ctx, KindRoute, "1", json.RawMessage(`{"id":"1","uri":"/a"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	rev := s.Revision()
+
+	it, created, err := s.Put(ctx, KindRoute, "2", json.RawMessage(`{"id":"2","uri":"/b"}`), dry)
+	if !errors.Is(err, ErrDryRun) || !created || field(t, it.Value, "uri") != "/b" || field(t, it.Value, "create_time") == nil {
+		t.Errorf("dry Put = %s created=%v %v", it.Value, created, err)
+	}
+	it, created, err = s.Put(ctx, KindRoute, "1", json.RawMessage(`{"id":"1","uri":"/c"}`), dry)
+	if !errors.Is(err, ErrDryRun) || created || field(t, it.Value, "uri") != "/c" {
+		t.Errorf("dry replace = %s created=%v %v", it.Value, created, err)
+	}
+	it, err = s.Create(ctx, KindRoute, json.RawMessage(`{"uri":"/d"}`), dry)
+	if !errors.Is(err, ErrDryRun) || len(it.ID) != 20 {
+		t.Errorf("dry Create = %q %s %v", it.ID, it.Value, err)
+	}
+	_, err = s.Patch(ctx, KindRoute, "1", func(_ Reader, old Item) (json.RawMessage, bool, error) {
+		v, err := SetFields(old.Value, map[string]any{"uri": "/e"})
+		if err != nil {
+			return nil, false, err
+		}
+		return v, false, ErrDryRun
+	})
+	if !errors.Is(err, ErrDryRun) {
+		t.Errorf("dry Patch: %v", err)
+	}
+	if _, err := s.Delete(ctx, KindRoute, "1", dry); !errors.Is(err, ErrDryRun) {
+		t.Errorf("dry Delete: %v", err)
+	}
+
+	if got := s.Revision(); got != rev {
+		t.Errorf("revision = %d after dry runs, want %d", got, rev)
+	}
+	items, _, err := s.List(ctx, KindRoute, Query{})
+	if err != nil || len(items) != 1 || field(t, items[0].Value, "uri") != "/a" {
+		t.Errorf("after dry runs: %v %v, want only route 1 unchanged", items, err)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -73,7 +75,7 @@ func loadConfig(path string) (*Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(b))
 		dec.KnownFields(true)
 		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("config %s: %w", path, err)
+			return nil, fmt.Errorf("config %s: %w", path, nameKeys(b, err))
 		}
 	}
 	if c.Proxy.Listen == "" {
@@ -108,6 +110,9 @@ func (c *Config) validate() error {
 	}
 	if c.Proxy.ReadHeaderTimeout < 0 || c.Proxy.IdleTimeout < 0 || c.Proxy.MaxHeaderBytes < 0 {
 		return errors.New("config keys proxy.read_header_timeout, proxy.idle_timeout and proxy.max_header_bytes must not be negative")
+	}
+	if c.Admin.MaxBody < 0 {
+		return fmt.Errorf("config key admin.max_body: %d must not be negative (0 means the default, %d)", c.Admin.MaxBody, admin.DefaultMaxBody)
 	}
 	for i, k := range c.Admin.Keys {
 		if k.Key == "" {
@@ -187,4 +192,95 @@ func (c *Config) adminKeys() (keys []admin.Key, keyFile string, generated bool, 
 		return nil, keyFile, false, err
 	}
 	return []admin.Key{{Name: "generated", Key: k, Role: admin.RoleAdmin}}, keyFile, true, nil
+}
+
+var (
+	yamlErrLine      = regexp.MustCompile(`^line (\d+): (.*)$`)
+	yamlUnknownField = regexp.MustCompile(`^field (\S+) not found in type `)
+	yamlBadValue     = regexp.MustCompile(`^cannot unmarshal (!!\w+) `)
+)
+
+// nameKeys rewrites yaml's decode errors, which give a line and a Go type, so each names
+// the config key it is about ("config key admin.max_body: …").
+func nameKeys(doc []byte, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	var root yaml.Node
+	if yaml.Unmarshal(doc, &root) != nil {
+		return err
+	}
+	var nodes []yamlKey
+	collectKeys(&root, "", &nodes)
+	msgs := make([]string, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		m := yamlErrLine.FindStringSubmatch(e)
+		if m == nil {
+			msgs = append(msgs, e)
+			continue
+		}
+		line, _ := strconv.Atoi(m[1])
+		unknown := yamlUnknownField.FindStringSubmatch(m[2])
+		badValue := yamlBadValue.FindStringSubmatch(m[2])
+		path := ""
+		for _, n := range nodes { // the last match is the deepest
+			switch {
+			case n.line != line:
+			case unknown != nil:
+				if n.isKey && n.name == unknown[1] {
+					path = n.path
+				}
+			case badValue != nil:
+				if !n.isKey && n.tag == badValue[1] {
+					path = n.path
+				}
+			case !n.isKey:
+				path = n.path
+			}
+		}
+		switch {
+		case path == "":
+			msgs = append(msgs, e)
+		case unknown != nil:
+			msgs = append(msgs, fmt.Sprintf("config key %s: unknown key (line %d)", path, line))
+		default:
+			msgs = append(msgs, fmt.Sprintf("config key %s: %s (line %d)", path, m[2], line))
+		}
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// yamlKey is a config key, or the value under it, with its dotted path.
+type yamlKey struct {
+	path, name string
+	line       int
+	tag        string // the value's tag: !!str, !!map, …
+	isKey      bool
+}
+
+func collectKeys(n *yaml.Node, path string, out *[]yamlKey) {
+	if path != "" { // before its children, so that the deepest node comes last
+		*out = append(*out, yamlKey{path: path, line: n.Line, tag: n.ShortTag()})
+	}
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			collectKeys(c, path, out)
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			p := k.Value
+			if path != "" {
+				p = path + "." + k.Value
+			}
+			*out = append(*out, yamlKey{path: p, name: k.Value, line: k.Line, isKey: true})
+			collectKeys(n.Content[i+1], p, out)
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			collectKeys(c, fmt.Sprintf("%s[%d]", path, i), out)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/portico-gw/portico/admin"
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/builtin"
 	"github.com/portico-gw/portico/proxy"
 	"github.com/portico-gw/portico/store"
 )
@@ -42,7 +43,14 @@ func run(args []string) int {
 		fmt.Println("portico", version)
 		return 0
 	case "validate":
-		if _, err := loadConfig(*cfgPath); err != nil {
+		cfg, err := loadConfig(*cfgPath)
+		if err == nil {
+			// run refuses an unknown plugin; so must validate
+			if perr := plugins.NewRegistry(builtins...).SetEnabled(cfg.Plugins); perr != nil {
+				err = fmt.Errorf("config key plugins: %w", perr)
+			}
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "portico:", err)
 			return 1
 		}
@@ -78,14 +86,20 @@ func newLogger(level string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
-// builtins is every built-in plugin; plugins/builtin registers them as they land.
-var builtins []plugins.Spec
+// builtins is every built-in plugin.
+var builtins = builtin.Specs
 
 func serve(cfg *Config, cfgPath string) error {
 	log := newLogger(cfg.Log.Level)
 	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+
+	// refuse a bad plugin list before anything is written to the data dir
+	reg := plugins.NewRegistry(builtins...)
+	if err := reg.SetEnabled(cfg.Plugins); err != nil {
+		return fmt.Errorf("config key plugins: %w", err)
+	}
 
 	dbPath := filepath.Join(cfg.DataDir, "portico.db")
 	b, err := store.OpenBolt(dbPath, store.BoltOptions{})
@@ -94,11 +108,6 @@ func serve(cfg *Config, cfgPath string) error {
 	}
 	defer b.Close()
 	st := store.New(b)
-
-	reg := plugins.NewRegistry(builtins...)
-	if err := reg.SetEnabled(cfg.Plugins); err != nil {
-		return fmt.Errorf("config key plugins: %w", err)
-	}
 	keys, keyFile, generated, err := cfg.adminKeys()
 	if err != nil {
 		return err

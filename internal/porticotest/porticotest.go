@@ -88,6 +88,10 @@ type Options struct {
 	DataDir string
 	// Env adds environment variables.
 	Env []string
+	// AdminConfig is YAML added inside the admin: block, one key a line, without
+	// indentation ("allow: [10.0.0.0/8]\nmax_body: 1024"); ExtraConfig cannot hold these
+	// because admin: is already defined.
+	AdminConfig string
 }
 
 // Start runs portico with a fresh data dir and a random admin key; it is stopped when
@@ -104,7 +108,13 @@ func Start(t testing.TB, opts ...Options) *Portico {
 		p.DataDir = t.TempDir()
 	}
 	p.Config = filepath.Join(t.TempDir(), "portico.yaml")
-	cfg := fmt.Sprintf("proxy:\n  listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n  keys:\n    - name: test\n      key: %s\n      role: admin\n    - name: viewer\n      key: viewer-%s\n      role: viewer\ndata_dir: %s\nlog:\n  level: info\n%s", p.Key, p.Key, p.DataDir, o.ExtraConfig)
+	var adminExtra strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(o.AdminConfig), "\n") {
+		if l != "" {
+			adminExtra.WriteString("  " + l + "\n")
+		}
+	}
+	cfg := fmt.Sprintf("proxy:\n  listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n  keys:\n    - name: test\n      key: %s\n      role: admin\n    - name: viewer\n      key: viewer-%s\n      role: viewer\n%sdata_dir: %s\nlog:\n  level: info\n%s", p.Key, p.Key, adminExtra.String(), p.DataDir, o.ExtraConfig)
 	if err := os.WriteFile(p.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +136,15 @@ func (p *Portico) start(bin string, env []string) {
 	cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
-	p.logs = &bytes.Buffer{}
+	// one buffer for every run, so a restarted process's log follows the first one's
+	// (and a late line of a killed process cannot race a new buffer)
+	p.mu.Lock()
+	if p.logs == nil {
+		p.logs = &bytes.Buffer{}
+	} else {
+		p.logs.WriteString("--- porticotest: restart ---\n")
+	}
+	p.mu.Unlock()
 	if err := cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}

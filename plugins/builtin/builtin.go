@@ -4,7 +4,44 @@ package builtin
 
 import (
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/basicauth"
+	"github.com/portico-gw/portico/plugins/consumerrestriction"
+	"github.com/portico-gw/portico/plugins/cors"
+	"github.com/portico-gw/portico/plugins/faultinjection"
+	"github.com/portico-gw/portico/plugins/iprestriction"
+	"github.com/portico-gw/portico/plugins/jwtauth"
+	"github.com/portico-gw/portico/plugins/keyauth"
+	"github.com/portico-gw/portico/plugins/limitconn"
+	"github.com/portico-gw/portico/plugins/limitcount"
+	"github.com/portico-gw/portico/plugins/limitreq"
+	"github.com/portico-gw/portico/plugins/mocking"
+	"github.com/portico-gw/portico/plugins/proxyrewrite"
+	"github.com/portico-gw/portico/plugins/realip"
+	"github.com/portico-gw/portico/plugins/redirect"
+	"github.com/portico-gw/portico/plugins/refererrestriction"
+	"github.com/portico-gw/portico/plugins/requestid"
+	"github.com/portico-gw/portico/plugins/uarestriction"
+	"github.com/portico-gw/portico/plugins/uriblocker"
 )
 
 // Specs is every built-in plugin.
-var Specs = []plugins.Spec{}
+var Specs = []plugins.Spec{
+	basicauth.Spec,
+	consumerrestriction.Spec,
+	cors.Spec,
+	faultinjection.Spec,
+	iprestriction.Spec,
+	jwtauth.Spec,
+	keyauth.Spec,
+	limitconn.Spec,
+	limitcount.Spec,
+	limitreq.Spec,
+	mocking.Spec,
+	proxyrewrite.Spec,
+	realip.Spec,
+	redirect.Spec,
+	refererrestriction.Spec,
+	requestid.Spec,
+	uarestriction.Spec,
+	uriblocker.Spec,
+}

@@ -1,0 +1,250 @@
+package limitconn
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/portico-gw/portico/plugins"
+)
+
+// Spec registers limit-conn.
+var Spec = plugins.Spec{Name: "limit-conn", Priority: 1003,
+	NewConfig: func() plugins.Config { return new(Config) },
+	Build:     func(c plugins.Config) (any, error) { return New(c.(*Config)) }}
+
+// Config is limit-conn's configuration, with APISIX's field names.
+type Config struct {
+	Conn                IntOrString `json:"conn"`
+	Burst               IntOrString `json:"burst"`
+	DefaultConnDelay    *float64    `json:"default_conn_delay"` // seconds, > 0
+	OnlyUseDefaultDelay bool        `json:"only_use_default_delay,omitempty"`
+	Key                 *string     `json:"key"`
+	KeyType             string      `json:"key_type,omitempty"` // var (default), var_combination
+	Policy              string      `json:"policy,omitempty"`   // "local" (default)
+	RejectedCode        *int        `json:"rejected_code,omitempty"`
+	RejectedMsg         *string     `json:"rejected_msg,omitempty"`
+	AllowDegradation    bool        `json:"allow_degradation,omitempty"`
+	Redis
+}
+
+// Redis holds the fields of the redis policies, accepted so that an APISIX config gets
+// the clear "not supported yet" answer rather than "unknown field"; unused for now.
+type Redis struct {
+	RedisHost             string   `json:"redis_host,omitempty"`
+	RedisPort             int      `json:"redis_port,omitempty"`
+	RedisUsername         string   `json:"redis_username,omitempty"`
+	RedisPassword         string   `json:"redis_password,omitempty"`
+	RedisDatabase         int      `json:"redis_database,omitempty"`
+	RedisTimeout          int      `json:"redis_timeout,omitempty"`
+	RedisSSL              bool     `json:"redis_ssl,omitempty"`
+	RedisSSLVerify        bool     `json:"redis_ssl_verify,omitempty"`
+	RedisKeepaliveTimeout int      `json:"redis_keepalive_timeout,omitempty"`
+	RedisKeepalivePool    int      `json:"redis_keepalive_pool,omitempty"`
+	RedisClusterNodes     []string `json:"redis_cluster_nodes,omitempty"`
+	RedisClusterName      string   `json:"redis_cluster_name,omitempty"`
+	RedisClusterSSL       bool     `json:"redis_cluster_ssl,omitempty"`
+	RedisClusterSSLVerify bool     `json:"redis_cluster_ssl_verify,omitempty"`
+	KeyTTL                int      `json:"key_ttl,omitempty"`
+}
+
+// IntOrString is a JSON integer, or a string (APISIX 3.16's `$var` expression form,
+// refused by Validate for now).
+type IntOrString struct {
+	Int int64
+	Str *string
+	Set bool
+}
+
+// UnmarshalJSON accepts an integer or a string.
+func (v *IntOrString) UnmarshalJSON(b []byte) error {
+	*v = IntOrString{Set: true}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		v.Str = &s
+		return nil
+	}
+	if bytes.Equal(b, []byte("null")) {
+		*v = IntOrString{}
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return fmt.Errorf("wrong type: expected integer or string, got %s", b)
+	}
+	v.Int = n
+	return nil
+}
+
+// MarshalJSON writes the value back as it came.
+func (v IntOrString) MarshalJSON() ([]byte, error) {
+	switch {
+	case v.Str != nil:
+		return json.Marshal(*v.Str)
+	case v.Set:
+		return strconv.AppendInt(nil, v.Int, 10), nil
+	}
+	return []byte("null"), nil
+}
+
+func checkInt(name string, v IntOrString, min int64) error {
+	switch {
+	case !v.Set:
+		return fmt.Errorf("property %q is required", name)
+	case v.Str != nil:
+		return fmt.Errorf("property %q: string values ($var expressions) are not supported yet", name)
+	case v.Int < min:
+		return fmt.Errorf("property %q validation failed: expected %d to be at least %d", name, v.Int, min)
+	}
+	return nil
+}
+
+// Validate names the bad field; admin adds APISIX's error prefix.
+func (c *Config) Validate() error {
+	if err := checkInt("conn", c.Conn, 1); err != nil {
+		return err
+	}
+	if err := checkInt("burst", c.Burst, 0); err != nil {
+		return err
+	}
+	switch {
+	case c.DefaultConnDelay == nil:
+		return errors.New(`property "default_conn_delay" is required`)
+	case !(*c.DefaultConnDelay > 0) || *c.DefaultConnDelay > 86400:
+		return fmt.Errorf(`property "default_conn_delay" validation failed: expected %v to be greater than 0 (and at most 86400)`, *c.DefaultConnDelay)
+	case c.Key == nil:
+		return errors.New(`property "key" is required`)
+	}
+	switch c.KeyType {
+	case "", "var", "var_combination":
+	default:
+		return errors.New(`property "key_type" validation failed: matches none of the enum values`)
+	}
+	if c.RejectedCode != nil && (*c.RejectedCode < 200 || *c.RejectedCode > 599) {
+		return fmt.Errorf(`property "rejected_code" validation failed: expected %d to be between 200 and 599`, *c.RejectedCode)
+	}
+	if c.RejectedMsg != nil && *c.RejectedMsg == "" {
+		return errors.New(`property "rejected_msg" validation failed: string too short, expected at least 1, got 0`)
+	}
+	switch c.Policy {
+	case "", "local":
+	case "redis", "redis-cluster":
+		return fmt.Errorf(`property "policy": %q is not supported yet (only "local")`, c.Policy)
+	default:
+		return errors.New(`property "policy" validation failed: matches none of the enum values`)
+	}
+	return nil
+}
+
+// seq numbers instances, so each remembers its count under its own request variable.
+var seq atomic.Uint64
+
+// Plugin is built once per snapshot; its counters live in a shared store (see doc.go).
+type Plugin struct {
+	id     string
+	st     atomic.Pointer[store]
+	conn   int64
+	max    int64 // conn + burst
+	delay  time.Duration
+	key    keyFunc
+	status int
+	body   []byte // pre-encoded {"error_msg": …}; nil: no body
+	mark   string // request variable naming what Access counted
+	sleep  func(c *plugins.Ctx, d time.Duration)
+}
+
+// New builds the instance, finding (or creating) the config's counter store.
+func New(c *Config) (*Plugin, error) {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	p := &Plugin{
+		id:     "conf:" + hex.EncodeToString(sum[:]),
+		conn:   c.Conn.Int,
+		max:    c.Conn.Int + c.Burst.Int,
+		delay:  time.Duration(*c.DefaultConnDelay * float64(time.Second)),
+		key:    compileKey(c.KeyType, *c.Key),
+		status: 503,
+		mark:   "_limit_conn_" + strconv.FormatUint(seq.Add(1), 10),
+		sleep:  sleep,
+	}
+	if c.RejectedCode != nil {
+		p.status = *c.RejectedCode
+	}
+	if c.RejectedMsg != nil {
+		p.body = errorBody(*c.RejectedMsg)
+	}
+	p.st.Store(acquire(p.id))
+	return p, nil
+}
+
+// errorBody encodes {"error_msg": msg} as APISIX does (JSON and a newline).
+func errorBody(msg string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(map[string]string{"error_msg": msg})
+	return b.Bytes()
+}
+
+// Access counts the request in flight, delays it when it is above conn, or rejects it
+// above conn + burst.
+func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
+	key := p.key(c)
+	k := counterKey{route: c.RouteID, consumer: c.ConsumerName, key: key}
+	st := p.st.Load()
+	n, rejected, live := st.incoming(k, p.max)
+	for !live {
+		st = acquire(p.id)
+		p.st.Store(st)
+		n, rejected, live = st.incoming(k, p.max)
+	}
+	if rejected {
+		return plugins.Respond(p.status, p.body)
+	}
+	// "+" marks "counted", so that an empty key is still told from no count
+	c.SetVar(p.mark, "+"+key)
+	if n > p.conn {
+		if d := p.delay * time.Duration((n-1)/p.conn); d >= time.Millisecond {
+			p.sleep(c, d)
+		}
+	}
+	return plugins.Continue
+}
+
+// Log uncounts what Access counted, whatever happened to the request since.
+func (p *Plugin) Log(c *plugins.Ctx) {
+	v, ok := c.Var(p.mark)
+	if !ok || v == "" {
+		return
+	}
+	c.SetVar(p.mark, "")
+	// a store holding a count is never retired, so p.st is the one Access counted in
+	p.st.Load().leaving(counterKey{route: c.RouteID, consumer: c.ConsumerName, key: v[1:]})
+}
+
+// sleep waits d or until the client goes away.
+func sleep(c *plugins.Ctx, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.R.Context().Done():
+	}
+}
+
+var (
+	_ plugins.AccessPhase = (*Plugin)(nil)
+	_ plugins.LogPhase    = (*Plugin)(nil)
+)

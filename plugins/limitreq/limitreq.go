@@ -1,0 +1,171 @@
+package limitreq
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/portico-gw/portico/plugins"
+)
+
+// Spec registers limit-req.
+var Spec = plugins.Spec{Name: "limit-req", Priority: 1001,
+	NewConfig: func() plugins.Config { return new(Config) },
+	Build:     func(c plugins.Config) (any, error) { return New(c.(*Config)) }}
+
+// Config is limit-req's configuration, with APISIX's field names.
+type Config struct {
+	Rate             *float64 `json:"rate"`  // requests per second, > 0
+	Burst            *float64 `json:"burst"` // requests above rate that are delayed, >= 0
+	Key              *string  `json:"key"`
+	KeyType          string   `json:"key_type,omitempty"` // var (default), var_combination
+	Policy           string   `json:"policy,omitempty"`   // "local" (default)
+	RejectedCode     *int     `json:"rejected_code,omitempty"`
+	RejectedMsg      *string  `json:"rejected_msg,omitempty"`
+	Nodelay          bool     `json:"nodelay,omitempty"`
+	AllowDegradation bool     `json:"allow_degradation,omitempty"`
+	Redis
+}
+
+// Redis holds the fields of the redis policies, accepted so that an APISIX config gets
+// the clear "not supported yet" answer rather than "unknown field"; unused for now.
+type Redis struct {
+	RedisHost             string   `json:"redis_host,omitempty"`
+	RedisPort             int      `json:"redis_port,omitempty"`
+	RedisUsername         string   `json:"redis_username,omitempty"`
+	RedisPassword         string   `json:"redis_password,omitempty"`
+	RedisDatabase         int      `json:"redis_database,omitempty"`
+	RedisTimeout          int      `json:"redis_timeout,omitempty"`
+	RedisSSL              bool     `json:"redis_ssl,omitempty"`
+	RedisSSLVerify        bool     `json:"redis_ssl_verify,omitempty"`
+	RedisKeepaliveTimeout int      `json:"redis_keepalive_timeout,omitempty"`
+	RedisKeepalivePool    int      `json:"redis_keepalive_pool,omitempty"`
+	RedisClusterNodes     []string `json:"redis_cluster_nodes,omitempty"`
+	RedisClusterName      string   `json:"redis_cluster_name,omitempty"`
+	RedisClusterSSL       bool     `json:"redis_cluster_ssl,omitempty"`
+	RedisClusterSSLVerify bool     `json:"redis_cluster_ssl_verify,omitempty"`
+}
+
+// Validate names the bad field; admin adds APISIX's error prefix.
+func (c *Config) Validate() error {
+	switch {
+	case c.Rate == nil:
+		return errors.New(`property "rate" is required`)
+	case c.Burst == nil:
+		return errors.New(`property "burst" is required`)
+	case c.Key == nil:
+		return errors.New(`property "key" is required`)
+	case !(*c.Rate > 0):
+		return fmt.Errorf(`property "rate" validation failed: expected %v to be greater than 0`, *c.Rate)
+	case !(*c.Burst >= 0):
+		return fmt.Errorf(`property "burst" validation failed: expected %v to be at least 0`, *c.Burst)
+	}
+	switch c.KeyType {
+	case "", "var", "var_combination":
+	default:
+		return errors.New(`property "key_type" validation failed: matches none of the enum values`)
+	}
+	if c.RejectedCode != nil && (*c.RejectedCode < 200 || *c.RejectedCode > 599) {
+		return fmt.Errorf(`property "rejected_code" validation failed: expected %d to be between 200 and 599`, *c.RejectedCode)
+	}
+	if c.RejectedMsg != nil && *c.RejectedMsg == "" {
+		return errors.New(`property "rejected_msg" validation failed: string too short, expected at least 1, got 0`)
+	}
+	switch c.Policy {
+	case "", "local":
+	case "redis", "redis-cluster":
+		return fmt.Errorf(`property "policy": %q is not supported yet (only "local")`, c.Policy)
+	default:
+		return errors.New(`property "policy" validation failed: matches none of the enum values`)
+	}
+	return nil
+}
+
+// Plugin is built once per snapshot; its buckets live in a shared store (see doc.go).
+type Plugin struct {
+	id      string
+	st      atomic.Pointer[store]
+	rate    float64 // thousandths of a request per second
+	burst   float64 // thousandths of a request
+	key     keyFunc
+	nodelay bool
+	status  int
+	body    []byte // pre-encoded {"error_msg": …}; nil: no body
+	now     func() int64
+	sleep   func(c *plugins.Ctx, d time.Duration)
+}
+
+// New builds the instance, finding (or creating) the config's bucket store.
+func New(c *Config) (*Plugin, error) {
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	p := &Plugin{
+		id:      "conf:" + hex.EncodeToString(sum[:]),
+		rate:    *c.Rate * 1000,
+		burst:   *c.Burst * 1000,
+		key:     compileKey(c.KeyType, *c.Key),
+		nodelay: c.Nodelay,
+		status:  503,
+		now:     mono,
+		sleep:   sleep,
+	}
+	if c.RejectedCode != nil {
+		p.status = *c.RejectedCode
+	}
+	if c.RejectedMsg != nil {
+		p.body = errorBody(*c.RejectedMsg)
+	}
+	p.st.Store(acquire(p.id))
+	return p, nil
+}
+
+// errorBody encodes {"error_msg": msg} as APISIX does (JSON and a newline).
+func errorBody(msg string) []byte {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(map[string]string{"error_msg": msg})
+	return b.Bytes()
+}
+
+// Access lets the request into the bucket, delays it by its excess over rate, or
+// rejects it when the excess would pass burst.
+func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
+	k := counterKey{route: c.RouteID, consumer: c.ConsumerName, key: p.key(c)}
+	now := p.now()
+	st := p.st.Load()
+	excess, rejected, live := st.incoming(k, p.rate, p.burst, now)
+	for !live {
+		st = acquire(p.id)
+		p.st.Store(st)
+		excess, rejected, live = st.incoming(k, p.rate, p.burst, now)
+	}
+	if rejected {
+		return plugins.Respond(p.status, p.body)
+	}
+	if delay := excess / p.rate; delay >= 0.001 && !p.nodelay {
+		p.sleep(c, time.Duration(delay*float64(time.Second)))
+	}
+	return plugins.Continue
+}
+
+// sleep waits d or until the client goes away (the upstream call then fails on the
+// cancelled context, and nothing more is spent on the request).
+func sleep(c *plugins.Ctx, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-c.R.Context().Done():
+	}
+}
+
+var _ plugins.AccessPhase = (*Plugin)(nil)
