@@ -30,6 +30,24 @@
 // so a client's Connection header can never strip what the gateway sets. Upgrade is kept
 // only for a WebSocket upgrade on a route with enable_websocket.
 //
+// # Attempts and retries
+//
+// An attempt picks a node the request has not tried, skipping unhealthy ones unless all
+// are. A failed attempt is retried on another node while `retries` (default: nodes − 1)
+// and `retry_timeout` allow; a request with a body, or a non-idempotent one (POST,
+// PATCH), only when the node refused the connection, since its body is streamed, never
+// buffered. The balancer hears of a successful attempt when its response has been
+// copied (least_conn counts it active until then; ewma measures the whole response), as
+// APISIX ends it in the log phase. The upstream's `timeout.read` bounds the wait for the
+// response header; a route's `timeout` bounds connect + read the same way.
+//
+// # Reload
+//
+// An upstream is identified by its configuration without metadata: a snapshot reuses
+// the previous one's upstream (checker, balancer, pooled connections) when that is
+// unchanged, even if the upstream was written again, and routes with the same inline
+// upstream share one.
+//
 // # Upstream errors
 //
 // One function maps them: no route 404 {"error_msg":"404 Route Not Found"}; a route

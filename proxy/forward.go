@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"os"
 	"strings"
@@ -23,22 +24,12 @@ var hopHeaders = []string{
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-// countingBody passes the client's body through, counting what the transport read, so
-// a failed attempt is retried only when nothing of the body was sent.
-type countingBody struct {
-	r io.ReadCloser
-	n int64
-}
+// keptBody passes the client's body through. Close does nothing: the transport closes
+// a body after each attempt, and a retry (only after a failed dial, so nothing of it was
+// read) still needs it. net/http closes the client's body when the handler returns.
+type keptBody struct{ io.Reader }
 
-func (b *countingBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.n += int64(n)
-	return n, err
-}
-
-// Close does nothing: the transport closes a body after each attempt, and a retry still
-// needs it. net/http closes the client's body when the handler returns.
-func (b *countingBody) Close() error { return nil }
+func (keptBody) Close() error { return nil }
 
 func idempotent(m string) bool {
 	switch m {
@@ -64,10 +55,9 @@ func (s *Server) forward(q *request, rt *route) {
 	}
 	upgrade := rt.websocket && isWebSocket(r)
 	out := s.outRequest(q, rt, upgrade)
-	var body *countingBody
-	if r.Body != nil && r.Body != http.NoBody {
-		body = &countingBody{r: r.Body}
-		out.Body = body
+	hasBody := r.Body != nil && r.Body != http.NoBody
+	if hasBody {
+		out.Body = keptBody{r.Body}
 	}
 	readTO, connectTO := secs(up.timeout.Read), secs(up.timeout.Connect)
 	if rt.timeout != nil {
@@ -78,13 +68,16 @@ func (s *Server) forward(q *request, rt *route) {
 		deadline = time.Now().Add(up.retryTO)
 	}
 	key := ""
-	if up.bal != nil && up.hashOn != "" {
+	if up.chash {
 		key = hashKey(c, up)
 	}
 	var (
-		resp *http.Response
-		err  error
-		idx  int
+		resp   *http.Response
+		err    error
+		idx    int
+		start  time.Time
+		cancel context.CancelCauseFunc
+		timer  *time.Timer
 	)
 	for attempt := 0; ; attempt++ {
 		var ok bool
@@ -107,18 +100,23 @@ func (s *Server) forward(q *request, rt *route) {
 		if up.passHost == "node" {
 			out.Host = n.hostPort
 		}
-		start := time.Now()
-		send, cancel := out, context.CancelFunc(nil)
+		start = time.Now()
+		send := out
 		if rt.timeout != nil {
 			// the transport's own timeouts are the upstream's; a route's override
-			// bounds the whole attempt instead
+			// bounds the wait for the response header (connect + read), not the body
 			var ctx context.Context
-			ctx, cancel = context.WithTimeout(r.Context(), connectTO+readTO)
+			ctx, cancel = context.WithCancelCause(r.Context())
+			stop := cancel // a copy, so cancel itself stays on the stack
+			timer = time.AfterFunc(connectTO+readTO, func() { stop(context.DeadlineExceeded) })
 			send = out.WithContext(ctx)
 		}
 		resp, err = up.tr.RoundTrip(send)
-		failed := err != nil
-		up.bal.Done(idx, time.Since(start), failed)
+		if timer != nil && !timer.Stop() && err == nil {
+			// the header came just as the route's timeout fired: the body is cut
+			resp.Body.Close()
+			resp, err = nil, context.DeadlineExceeded
+		}
 		if up.checker != nil {
 			status := 0
 			if resp != nil {
@@ -127,18 +125,20 @@ func (s *Server) forward(q *request, rt *route) {
 			up.checker.Report(idx, status, err, isTimeout(err))
 		}
 		if err == nil {
-			if cancel != nil {
-				defer cancel()
-			}
 			break
 		}
+		up.bal.Done(idx, time.Since(start), true)
 		if cancel != nil {
-			cancel()
+			cancel(nil)
+			cancel = nil
 		}
 		if r.Context().Err() != nil {
 			return // the client went away
 		}
-		if attempt >= up.retries || (body != nil && body.n > 0) || (!idempotent(r.Method) && !isDialError(err)) {
+		// a request with a body, or one that is not idempotent, is retried only when it
+		// never reached a connection: the failed attempt's transport goroutine may
+		// otherwise still be reading the body the retry would send
+		if attempt >= up.retries || ((hasBody || !idempotent(r.Method)) && !isDialError(err)) {
 			break
 		}
 		if !deadline.IsZero() && time.Now().After(deadline) {
@@ -149,6 +149,14 @@ func (s *Server) forward(q *request, rt *route) {
 		s.upstreamError(w, r, err)
 		return
 	}
+	// the attempt stays active (least_conn) and its latency (ewma) runs until the
+	// response has been copied, as APISIX ends it in the log phase
+	defer func() {
+		up.bal.Done(idx, time.Since(start), false)
+		if cancel != nil {
+			cancel(nil)
+		}
+	}()
 	c.Status = resp.StatusCode
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		s.tunnel(w, r, resp)
@@ -167,10 +175,9 @@ func (s *Server) outRequest(q *request, rt *route, upgrade bool) *http.Request {
 	*out = *r
 	out.RequestURI = ""
 	out.Close = false
-	out.URL = &url.URL{Scheme: up.scheme, Path: c.Path, RawQuery: r.URL.RawQuery}
-	if ep := escapePath(c.Path); ep != c.Path {
-		out.URL.RawPath = ep
-	}
+	// RawPath always: net/url would otherwise escape sub-delims ('!', '(', '*', …) that
+	// the client sent bare, and the upstream would see a path the router did not
+	out.URL = &url.URL{Scheme: up.scheme, Path: c.Path, RawPath: escapePath(c.Path), RawQuery: r.URL.RawQuery}
 	if out.URL.Scheme == "grpc" || out.URL.Scheme == "grpcs" {
 		out.URL.Scheme = strings.TrimPrefix(out.URL.Scheme, "grpc")
 		if out.URL.Scheme == "" {
@@ -189,13 +196,7 @@ func (s *Server) outRequest(q *request, rt *route, upgrade bool) *http.Request {
 	for k, vs := range r.Header {
 		h[k] = vs
 	}
-	for _, f := range h["Connection"] {
-		for _, name := range strings.Split(f, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				delete(h, http.CanonicalHeaderKey(name))
-			}
-		}
-	}
+	removeConnectionHeaders(h)
 	for _, k := range hopHeaders {
 		delete(h, k)
 	}
@@ -206,17 +207,21 @@ func (s *Server) outRequest(q *request, rt *route, upgrade bool) *http.Request {
 		h["Connection"] = []string{"Upgrade"}
 		h["Upgrade"] = r.Header["Upgrade"]
 	}
+	// the gateway's own headers, set after the hop-by-hop ones are gone; one backing
+	// array for all five values
 	ip := c.Remote.Addr().Unmap().String()
-	h["X-Real-Ip"] = []string{ip}
+	v := make([]string, 5)
+	v[0], v[1], v[2], v[3] = ip, ip, c.Scheme, q.rreq.Host // Host: $host, as APISIX
 	if prior := r.Header["X-Forwarded-For"]; len(prior) > 0 {
-		h["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + ip}
-	} else {
-		h["X-Forwarded-For"] = []string{ip}
+		v[1] = strings.Join(prior, ", ") + ", " + ip
 	}
-	h["X-Forwarded-Proto"] = []string{c.Scheme}
-	h["X-Forwarded-Host"] = []string{r.Host}
+	h["X-Real-Ip"] = v[0:1:1]
+	h["X-Forwarded-For"] = v[1:2:2]
+	h["X-Forwarded-Proto"] = v[2:3:3]
+	h["X-Forwarded-Host"] = v[3:4:4]
 	if port, ok := c.Var("server_port"); ok {
-		h["X-Forwarded-Port"] = []string{port}
+		v[4] = port
+		h["X-Forwarded-Port"] = v[4:5:5]
 	} else {
 		delete(h, "X-Forwarded-Port")
 	}
@@ -228,6 +233,19 @@ func (s *Server) outRequest(q *request, rt *route, upgrade bool) *http.Request {
 	return out
 }
 
+// removeConnectionHeaders deletes from h the headers its Connection header names.
+func removeConnectionHeaders(h http.Header) {
+	for _, f := range h["Connection"] {
+		for f != "" {
+			name, rest, _ := strings.Cut(f, ",")
+			f = rest
+			if name = textproto.TrimString(name); name != "" {
+				delete(h, textproto.CanonicalMIMEHeaderKey(name))
+			}
+		}
+	}
+}
+
 // hashKey is the chash key of a request, by hash_on; a missing key falls back to the
 // client address, as APISIX does.
 func hashKey(c *plugins.Ctx, up *upstream) string {
@@ -235,17 +253,10 @@ func hashKey(c *plugins.Ctx, up *upstream) string {
 		v  string
 		ok bool
 	)
-	switch up.hashOn {
-	case "vars":
-		v, ok = c.Var(up.hashKey)
-	case "header":
-		v, ok = c.Var("http_" + strings.ReplaceAll(strings.ToLower(up.hashKey), "-", "_"))
-	case "cookie":
-		v, ok = c.Var("cookie_" + up.hashKey)
-	case "consumer":
-		v, ok = c.Var("consumer_name")
-	case "vars_combinations":
+	if up.hashOn == "vars_combinations" {
 		v, ok = interpolate(c, up.hashKey), true
+	} else {
+		v, ok = c.Var(up.hashVar)
 	}
 	if !ok || v == "" {
 		v, _ = c.Var("remote_addr")
@@ -310,11 +321,7 @@ func (s *Server) copyResponse(w http.ResponseWriter, resp *http.Response) {
 	for k, vs := range resp.Header {
 		h[k] = vs
 	}
-	for _, f := range resp.Header["Connection"] {
-		for _, name := range strings.Split(f, ",") {
-			h.Del(strings.TrimSpace(name))
-		}
-	}
+	removeConnectionHeaders(h)
 	for _, k := range hopHeaders {
 		delete(h, k)
 	}

@@ -126,8 +126,7 @@ func buildPluginState(reg *plugins.Registry, items map[store.Kind][]store.Item, 
 	}
 	cs, err := plugins.NewConsumerSet(reg, consumers, nil)
 	if err != nil {
-		log.Error("consumers not indexed; auth plugins find no consumer", "err", err)
-		cs, _ = plugins.NewConsumerSet(reg, nil, nil)
+		log.Error("some consumers not indexed", "err", err)
 	}
 	ps.consumers = cs
 	return ps

@@ -45,6 +45,11 @@ func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot,
 		reuse = prev.upstreams
 	}
 	use := func(id string, u *store.Upstream) (*upstream, error) {
+		// routes with the same upstream configuration share one (and one checker):
+		// a second one built here would never be closed
+		if up, ok := s.upstreams[upstreamKey(u)]; ok {
+			return up, nil
+		}
 		up, err := newUpstream(id, u, reuse)
 		if err != nil {
 			return nil, err

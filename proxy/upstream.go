@@ -35,6 +35,8 @@ type upstream struct {
 	upHost   string
 	hashOn   string
 	hashKey  string
+	hashVar  string // the variable hash_on and key name, built once
+	chash    bool   // only chash reads a key: nothing is resolved for the others
 	retries  int
 	retryTO  time.Duration
 	timeout  store.Timeout
@@ -49,9 +51,7 @@ type node struct {
 // newUpstream compiles u. id names it in errors; reuse offers the previous snapshot's
 // upstreams by key.
 func newUpstream(id string, u *store.Upstream, reuse map[string]*upstream) (*upstream, error) {
-	raw, _ := json.Marshal(u)
-	sum := sha256.Sum256(raw)
-	key := hex.EncodeToString(sum[:])
+	key := upstreamKey(u)
 	if old, ok := reuse[key]; ok {
 		return old, nil
 	}
@@ -62,8 +62,15 @@ func newUpstream(id string, u *store.Upstream, reuse map[string]*upstream) (*ups
 	if up.passHost == "" {
 		up.passHost = "pass"
 	}
-	if up.hashOn == "" {
-		up.hashOn = "vars"
+	switch up.hashOn {
+	case "", "vars":
+		up.hashOn, up.hashVar = "vars", u.Key
+	case "header":
+		up.hashVar = "http_" + strings.ReplaceAll(strings.ToLower(u.Key), "-", "_")
+	case "cookie":
+		up.hashVar = "cookie_" + u.Key
+	case "consumer":
+		up.hashVar = "consumer_name"
 	}
 	var bnodes []balancer.Node
 	for _, n := range u.Nodes {
@@ -96,6 +103,7 @@ func newUpstream(id string, u *store.Upstream, reuse map[string]*upstream) (*ups
 		return nil, fmt.Errorf("upstream %s: %w", id, err)
 	}
 	up.bal = bal
+	up.chash = u.Type == balancer.CHash
 	up.retries = len(up.nodes) - 1
 	if u.Retries != nil {
 		up.retries = *u.Retries
@@ -124,6 +132,17 @@ func newUpstream(id string, u *store.Upstream, reuse map[string]*upstream) (*ups
 	}
 	up.tr = newTransport(u, up.timeout)
 	return up, nil
+}
+
+// upstreamKey fingerprints what u does. Metadata (id, name, desc, labels, create_time,
+// update_time) is left out: writing an upstream again with the same configuration, which
+// moves update_time, must keep its checker's health state and its pooled connections.
+func upstreamKey(u *store.Upstream) string {
+	c := *u
+	c.Meta = store.Meta{}
+	raw, _ := json.Marshal(&c)
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
 }
 
 // newTransport tunes a transport for one upstream (reference §6: a bigger idle pool than
