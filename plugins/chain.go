@@ -34,9 +34,10 @@ type Entry struct {
 	bodyFilter   BodyFilterPhase
 	log          LogPhase
 
-	filter  *condition.Condition
-	errResp []byte
-	hook    Hook
+	filter    *condition.Condition
+	errResp   []byte
+	hook      Hook
+	runPolicy string
 }
 
 // Chain is the plugins of one object (a route merged with its service and plugin config,
@@ -108,8 +109,56 @@ func (r *Registry) BuildChain(plugins map[string]json.RawMessage, hooks HookBuil
 	return ch, nil
 }
 
+// BuildChainSkipping builds what it can: a plugin that is not enabled or fails to build
+// is left out and reported, as APISIX skips plugins it lacks in synced configuration.
+func (r *Registry) BuildChainSkipping(plugins map[string]json.RawMessage, hooks HookBuilder) (*Chain, []error) {
+	ch := &Chain{}
+	var errs []error
+	names := make([]string, 0, len(plugins))
+	for n := range plugins {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		d, err := r.Decode(name, plugins[name])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if d.Meta.Disable {
+			continue
+		}
+		e, err := r.buildEntry(d, hooks)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("plugin %s: %w", name, err))
+			continue
+		}
+		ch.Entries = append(ch.Entries, e)
+	}
+	ch.sort()
+	return ch, errs
+}
+
+func (e *Entry) preferRoute() bool { return e.runPolicy == "prefer_route" }
+
+// WithoutPreferredBy returns entries minus those with run policy "prefer_route" that
+// route also runs (a global prometheus is skipped when the route has its own).
+func WithoutPreferredBy(entries []*Entry, route *Chain) []*Entry {
+	skipped := func(e *Entry) bool { return e.preferRoute() && route.Has(e.Name) }
+	if !slices.ContainsFunc(entries, skipped) {
+		return entries
+	}
+	out := make([]*Entry, 0, len(entries))
+	for _, e := range entries {
+		if !skipped(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func (r *Registry) buildEntry(d *Decoded, hooks HookBuilder) (*Entry, error) {
-	e := &Entry{Name: d.Spec.Name, Priority: d.Spec.Priority, Auth: d.Spec.Type == "auth"}
+	e := &Entry{Name: d.Spec.Name, Priority: d.Spec.Priority, Auth: d.Spec.Type == "auth", runPolicy: d.Spec.RunPolicy}
 	if d.Meta.Priority != nil {
 		e.Priority = *d.Meta.Priority
 	}

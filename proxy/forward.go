@@ -47,13 +47,21 @@ func (s *Server) forward(q *request, rt *route) {
 	up := rt.up
 	q.up = up
 	if up.empty {
+		c.Status = http.StatusServiceUnavailable
 		writeError(w, http.StatusServiceUnavailable, "no valid upstream node")
+		return
+	}
+	if res, stop := plugins.Run(q.global, c, plugins.BeforeProxy); stop {
+		s.respond(q, res.Status, res.Body)
+		return
+	} else if res, stop := plugins.Run(q.chain, c, plugins.BeforeProxy); stop {
+		s.respond(q, res.Status, res.Body)
 		return
 	}
 	if up.checker != nil {
 		q.allUnhealthy = up.checker.AllUnhealthy()
 	}
-	upgrade := rt.websocket && isWebSocket(r)
+	upgrade := rt.websocket && q.upgrade != ""
 	out := s.outRequest(q, rt, upgrade)
 	hasBody := r.Body != nil && r.Body != http.NoBody
 	if hasBody {
@@ -97,7 +105,7 @@ func (s *Server) forward(q *request, rt *route) {
 		n := up.nodes[idx]
 		c.UpstreamAddr = n.addr
 		out.URL.Host = n.addr
-		if up.passHost == "node" {
+		if up.passHost == "node" && c.UpstreamHost == "" {
 			out.Host = n.hostPort
 		}
 		start = time.Now()
@@ -146,7 +154,7 @@ func (s *Server) forward(q *request, rt *route) {
 		}
 	}
 	if err != nil {
-		s.upstreamError(w, r, err)
+		c.Status = s.upstreamError(w, r, err)
 		return
 	}
 	// the attempt stays active (least_conn) and its latency (ewma) runs until the
@@ -162,7 +170,7 @@ func (s *Server) forward(q *request, rt *route) {
 		s.tunnel(w, r, resp)
 		return
 	}
-	s.copyResponse(w, resp)
+	s.copyResponse(q, resp)
 }
 
 // outRequest builds the upstream request: the canonical path, the client's query, the
@@ -178,6 +186,16 @@ func (s *Server) outRequest(q *request, rt *route, upgrade bool) *http.Request {
 	// RawPath always: net/url would otherwise escape sub-delims ('!', '(', '*', …) that
 	// the client sent bare, and the upstream would see a path the router did not
 	out.URL = &url.URL{Scheme: up.scheme, Path: c.Path, RawPath: escapePath(c.Path), RawQuery: r.URL.RawQuery}
+	if c.UpstreamURI != "" {
+		// proxy-rewrite: the path (escaped) and query to send as they are
+		p, rq, _ := strings.Cut(c.UpstreamURI, "?")
+		if dp, err := url.PathUnescape(p); err == nil {
+			out.URL.Path, out.URL.RawPath = dp, p
+		} else {
+			out.URL.Path, out.URL.RawPath = p, ""
+		}
+		out.URL.RawQuery = rq
+	}
 	if out.URL.Scheme == "grpc" || out.URL.Scheme == "grpcs" {
 		out.URL.Scheme = strings.TrimPrefix(out.URL.Scheme, "grpc")
 		if out.URL.Scheme == "" {
@@ -186,8 +204,10 @@ func (s *Server) outRequest(q *request, rt *route, upgrade bool) *http.Request {
 			out.URL.Scheme = "https"
 		}
 	}
-	switch up.passHost {
-	case "rewrite":
+	switch {
+	case c.UpstreamHost != "":
+		out.Host = c.UpstreamHost
+	case up.passHost == "rewrite":
 		out.Host = up.upHost
 	default:
 		out.Host = r.Host
@@ -196,16 +216,10 @@ func (s *Server) outRequest(q *request, rt *route, upgrade bool) *http.Request {
 	for k, vs := range r.Header {
 		h[k] = vs
 	}
-	removeConnectionHeaders(h)
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
-	if te := r.Header["Te"]; len(te) > 0 && strings.Contains(strings.ToLower(strings.Join(te, ",")), "trailers") {
-		h["Te"] = []string{"trailers"}
-	}
+	// hop-by-hop headers were removed before the plugins ran (cleanHopHeaders)
 	if upgrade {
 		h["Connection"] = []string{"Upgrade"}
-		h["Upgrade"] = r.Header["Upgrade"]
+		h["Upgrade"] = []string{q.upgrade}
 	}
 	// the gateway's own headers, set after the hop-by-hop ones are gone; one backing
 	// array for all five values
@@ -302,21 +316,24 @@ func isDialError(err error) bool {
 }
 
 // upstreamError maps an upstream failure to the client's answer.
-func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case isTimeout(err):
+func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error) int {
+	if isTimeout(err) {
 		s.log.Warn("upstream timed out", "uri", r.URL.Path, "err", err)
 		writeError(w, http.StatusGatewayTimeout, "upstream timed out")
-	default:
-		s.log.Warn("upstream failed", "uri", r.URL.Path, "err", err)
-		writeError(w, http.StatusBadGateway, "upstream unavailable")
+		return http.StatusGatewayTimeout
 	}
+	s.log.Warn("upstream failed", "uri", r.URL.Path, "err", err)
+	writeError(w, http.StatusBadGateway, "upstream unavailable")
+	return http.StatusBadGateway
 }
 
 // copyResponse writes the upstream's status, headers and body, flushing as data arrives
-// when the length is not known (server-sent events, chunked streams).
-func (s *Server) copyResponse(w http.ResponseWriter, resp *http.Response) {
+// when the length is not known (server-sent events, chunked streams). header_filter
+// plugins run before the status is written, body_filter plugins on every chunk.
+func (s *Server) copyResponse(q *request, resp *http.Response) {
 	defer resp.Body.Close()
+	c := &q.ctx
+	w := c.W
 	h := w.Header()
 	for k, vs := range resp.Header {
 		h[k] = vs
@@ -332,23 +349,40 @@ func (s *Server) copyResponse(w http.ResponseWriter, resp *http.Response) {
 		}
 		h["Trailer"] = []string{strings.Join(names, ", ")}
 	}
-	w.WriteHeader(resp.StatusCode)
+	c.Status = resp.StatusCode
+	plugins.RunHeaderFilter(q.global, c)
+	plugins.RunHeaderFilter(q.chain, c)
+	filtered := plugins.HasBodyFilter(q.global) || plugins.HasBodyFilter(q.chain)
 	stream := resp.ContentLength < 0
+	if filtered {
+		// a body filter may change the length; the body goes out chunked
+		delete(h, "Content-Length")
+		stream = true
+	}
+	w.WriteHeader(c.Status)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	rc := http.NewResponseController(w)
 	for {
 		n, rerr := resp.Body.Read(buf)
-		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return
+		eof := rerr == io.EOF
+		if n > 0 || (filtered && eof) {
+			chunk := buf[:n]
+			if filtered {
+				chunk = plugins.RunBodyFilter(q.global, c, chunk, eof)
+				chunk = plugins.RunBodyFilter(q.chain, c, chunk, eof)
 			}
-			if stream {
-				rc.Flush()
+			if len(chunk) > 0 {
+				if _, werr := w.Write(chunk); werr != nil {
+					return
+				}
+				if stream {
+					rc.Flush()
+				}
 			}
 		}
-		if rerr == io.EOF {
+		if eof {
 			break
 		}
 		if rerr != nil {

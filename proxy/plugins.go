@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/portico-gw/portico/plugins"
 	"github.com/portico-gw/portico/store"
@@ -60,12 +61,12 @@ func buildPluginState(reg *plugins.Registry, items map[store.Kind][]store.Item, 
 	for n := range dup {
 		delete(global, n)
 	}
-	if ch, err := reg.BuildChain(global, nil); err != nil {
-		log.Error("global rules not built; none run", "err", err)
-	} else {
-		ps.global = ch
-		ps.chains = append(ps.chains, ch)
+	ch, errs := reg.BuildChainSkipping(global, nil)
+	for _, err := range errs {
+		log.Error("plugin left out of global rules", "err", err)
 	}
+	ps.global = ch
+	ps.chains = append(ps.chains, ch)
 
 	groups := map[string]store.Plugins{}
 	for _, it := range items[store.KindConsumerGroup] {
@@ -114,13 +115,12 @@ func buildPluginState(reg *plugins.Registry, items map[store.Kind][]store.Item, 
 		layers = append(layers, other)
 		merged := mergePlugins(layers...)
 		if len(merged) > 0 {
-			ch, err := reg.BuildChain(merged, nil)
-			if err != nil {
-				log.Error("skip consumer plugins", "username", c.Username, "err", err)
-			} else {
-				cons.Chain = ch
-				ps.chains = append(ps.chains, ch)
+			ch, errs := reg.BuildChainSkipping(merged, nil)
+			for _, err := range errs {
+				log.Error("plugin left out of consumer", "username", c.Username, "err", err)
 			}
+			cons.Chain = ch
+			ps.chains = append(ps.chains, ch)
 		}
 		consumers = append(consumers, cons)
 	}
@@ -133,7 +133,7 @@ func buildPluginState(reg *plugins.Registry, items map[store.Kind][]store.Item, 
 }
 
 // routeChain builds the chain of a route merged with its plugin config and service.
-func (ps *pluginState) routeChain(reg *plugins.Registry, r *store.Route, svc *store.Service, pc *store.PluginConfig) (*plugins.Chain, error) {
+func (ps *pluginState) routeChain(reg *plugins.Registry, r *store.Route, svc *store.Service, pc *store.PluginConfig) (*plugins.Chain, []error) {
 	var layers []store.Plugins
 	if svc != nil {
 		layers = append(layers, svc.Plugins)
@@ -147,21 +147,25 @@ func (ps *pluginState) routeChain(reg *plugins.Registry, r *store.Route, svc *st
 		return nil, nil
 	}
 	if reg == nil {
-		return nil, fmt.Errorf("route has plugins but no plugin registry is set")
+		return nil, []error{fmt.Errorf("route has plugins but no plugin registry is set")}
 	}
-	ch, err := reg.BuildChain(merged, nil)
-	if err != nil {
-		return nil, err
-	}
+	ch, errs := reg.BuildChainSkipping(merged, nil)
 	ps.chains = append(ps.chains, ch)
-	return ch, nil
+	return ch, errs
 }
 
+// close releases the chains' resources once requests that started on them are surely
+// done: a request keeps the snapshot it started with.
 func (ps *pluginState) close() {
-	if ps == nil {
+	if ps == nil || len(ps.chains) == 0 {
 		return
 	}
-	for _, ch := range ps.chains {
-		ch.Close()
-	}
+	time.AfterFunc(retireDelay, func() {
+		for _, ch := range ps.chains {
+			ch.Close()
+		}
+	})
 }
+
+// retireDelay is how long a replaced snapshot's plugin instances live on.
+const retireDelay = 2 * time.Minute

@@ -23,6 +23,8 @@ type Server struct {
 	pool sync.Pool // *request
 	// Scheme is "http" or "https", for $scheme and X-Forwarded-Proto.
 	Scheme string
+	// Registry builds the plugin chains; nil means no plugin can run.
+	Registry *plugins.Registry
 }
 
 // NewServer returns a server with an empty snapshot: every request gets 404 until Run
@@ -45,6 +47,7 @@ func (s *Server) Snapshot() *Snapshot { return s.snap.Load() }
 func (s *Server) Swap(next *Snapshot) {
 	old := s.snap.Swap(next)
 	old.close(next)
+	old.pstate.close()
 }
 
 // request is one request's working state, pooled.
@@ -55,6 +58,12 @@ type request struct {
 	tried  [8]int // nodes tried, for skip; more tries than this reuse the last slot
 	ntried int
 	up     *upstream
+	// upgrade is the Upgrade header of a WebSocket upgrade request (read before the
+	// hop-by-hop headers are removed); empty otherwise.
+	upgrade string
+	// global and chain are the entries that run for this request.
+	global []*plugins.Entry
+	chain  []*plugins.Entry
 	// allUnhealthy: every node is unhealthy, so health is ignored (as APISIX does).
 	allUnhealthy bool
 	skipFn       func(int) bool
@@ -94,25 +103,121 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q.rreq.RemoteAddr = remote.Addr().Unmap()
 	c := &q.ctx
 	c.W, c.R, c.Path, c.Remote, c.Params, c.Scheme = w, r, path, remote, &q.params, s.Scheme
+	c.Consumers, c.Log = snap.consumers, s.log
+	// hop-by-hop headers go before any plugin runs, so a client's Connection header can
+	// never strip a header a plugin sets
+	if isWebSocket(r) {
+		q.upgrade = r.Header.Get("Upgrade")
+	}
+	cleanHopHeaders(r.Header)
 	m, ok := snap.Router.Match(&q.rreq, &q.params, c)
 	if !ok {
+		// APISIX runs the global rules' rewrite and access even when no route matched
+		if g := snap.global; g != nil && len(g.Entries) > 0 {
+			q.global = g.Entries
+			defer plugins.RunLog(q.global, c)
+			if s.runPhase(q, plugins.Rewrite) || s.runPhase(q, plugins.Access) {
+				return
+			}
+		}
+		c.Status = http.StatusNotFound
 		writeError(w, http.StatusNotFound, errNoRoute.Error())
 		return
 	}
 	rt := m.Value.(*route)
 	c.RouteID, c.RouteName, c.ServiceID, c.ServiceName = rt.id, rt.name, rt.serviceID, rt.serviceName
+	q.global = rt.global
+	if rt.chain != nil {
+		q.chain = rt.chain.Entries
+	}
+	if len(q.global) > 0 || len(q.chain) > 0 {
+		defer func() {
+			plugins.RunLog(q.global, c)
+			plugins.RunLog(q.chain, c)
+		}()
+		if s.runPhase(q, plugins.Rewrite) {
+			return
+		}
+		if c.Consumer != nil && rt.chain != nil {
+			merged, extra := rt.chain.WithConsumer(c.Consumer)
+			q.chain = merged.Entries
+			if res, stop := plugins.Run(extra, c, plugins.Rewrite); stop {
+				s.respond(q, res.Status, res.Body)
+				return
+			}
+		}
+		if s.runPhase(q, plugins.Access) {
+			return
+		}
+	}
 	if rt.status != 0 {
+		c.Status = rt.status
 		writeError(w, rt.status, rt.msg)
 		return
 	}
 	s.forward(q, rt)
 }
 
+// runPhase runs a request-side phase, global rules first; it reports whether a plugin
+// answered the request (the answer is written).
+func (s *Server) runPhase(q *request, p plugins.Phase) bool {
+	c := &q.ctx
+	res, stop := plugins.Run(q.global, c, p)
+	if !stop {
+		res, stop = plugins.Run(q.chain, c, p)
+	}
+	if stop {
+		s.respond(q, res.Status, res.Body)
+	}
+	return stop
+}
+
+// respond writes an answer a plugin (or the gateway after plugins ran) made: header
+// filters, then the body through the body filters.
+func (s *Server) respond(q *request, status int, body []byte) {
+	c := &q.ctx
+	c.Status = status
+	h := c.W.Header()
+	if _, ok := h["Content-Type"]; !ok && len(body) > 0 {
+		if body[0] == '{' || body[0] == '[' {
+			h["Content-Type"] = []string{"application/json"}
+		} else {
+			h["Content-Type"] = []string{"text/plain; charset=utf-8"}
+		}
+	}
+	plugins.RunHeaderFilter(q.global, c)
+	plugins.RunHeaderFilter(q.chain, c)
+	filtered := plugins.HasBodyFilter(q.global) || plugins.HasBodyFilter(q.chain)
+	if filtered {
+		body = plugins.RunBodyFilter(q.global, c, body, true)
+		body = plugins.RunBodyFilter(q.chain, c, body, true)
+		h.Del("Content-Length")
+	}
+	c.W.WriteHeader(c.Status)
+	c.W.Write(body)
+}
+
+// cleanHopHeaders removes the hop-by-hop headers and those Connection names.
+func cleanHopHeaders(h http.Header) {
+	removeConnectionHeaders(h)
+	te := h["Te"]
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+	for _, v := range te {
+		if strings.Contains(strings.ToLower(v), "trailers") {
+			h["Te"] = []string{"trailers"}
+			break
+		}
+	}
+}
+
 func (s *Server) release(q *request) {
 	q.ctx.Reset()
 	q.params.Reset()
 	q.rreq = router.Request{}
-	q.ntried, q.up, q.allUnhealthy = 0, nil, false
+	q.ntried, q.up, q.allUnhealthy, q.upgrade = 0, nil, false, ""
+	q.global, q.chain = nil, nil
 	s.pool.Put(q)
 }
 
@@ -189,7 +294,7 @@ func (s *Server) Run(ctx context.Context, st *store.Store, ready chan<- struct{}
 			sortItems(l)
 			flat[k] = l
 		}
-		next, err := buildSnapshot(rev, flat, s.snap.Load(), s.log)
+		next, err := buildSnapshot(rev, flat, s.snap.Load(), s.Registry, s.log)
 		if err != nil {
 			s.log.Error("snapshot not built; the previous one keeps serving", "revision", rev, "err", err)
 			return

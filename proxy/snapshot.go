@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/portico-gw/portico/plugins"
 	"github.com/portico-gw/portico/plugins/condition"
 	"github.com/portico-gw/portico/proxy/router"
 	"github.com/portico-gw/portico/store"
@@ -18,6 +19,10 @@ import (
 type Snapshot struct {
 	Rev    int64
 	Router *router.Router
+	// global is the global rules' chain; consumers the consumer set.
+	global    *plugins.Chain
+	consumers *plugins.ConsumerSet
+	pstate    *pluginState
 	// upstreams by key, for reuse by the next snapshot and for closing.
 	upstreams map[string]*upstream
 }
@@ -34,12 +39,41 @@ type route struct {
 	websocket bool
 	timeout   *store.Timeout
 	vars      *condition.Condition
+	// chain is the route's plugins merged with its plugin config's and service's;
+	// global is the global rules' entries that run for this route.
+	chain  *plugins.Chain
+	global []*plugins.Entry
 }
 
 // buildSnapshot compiles items. prev offers upstreams to carry over; errors in one
 // route are logged and that route left out, so one bad item cannot stop the rest.
-func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot, log *slog.Logger) (*Snapshot, error) {
+func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot, reg *plugins.Registry, log *slog.Logger) (*Snapshot, error) {
 	s := &Snapshot{Rev: rev, upstreams: map[string]*upstream{}}
+	ps := buildPluginState(reg, items, log)
+	s.pstate, s.global, s.consumers = ps, ps.global, ps.consumers
+	pluginConfigs := map[string]*store.PluginConfig{}
+	for _, it := range items[store.KindPluginConfig] {
+		pc, err := store.Decode[store.PluginConfig](it.Value)
+		if err != nil {
+			log.Error("skip plugin config", "plugin_config_id", it.ID, "err", err)
+			continue
+		}
+		pluginConfigs[it.ID] = pc
+	}
+	chainFor := func(id string, r *store.Route, svc *store.Service) (*plugins.Chain, int) {
+		var pc *store.PluginConfig
+		if r.PluginConfigID != "" {
+			if pc = pluginConfigs[string(r.PluginConfigID)]; pc == nil {
+				log.Error("route's plugin config is missing; the route answers 503", "route_id", id, "plugin_config_id", r.PluginConfigID)
+				return nil, http.StatusServiceUnavailable
+			}
+		}
+		ch, errs := ps.routeChain(reg, r, svc, pc)
+		for _, err := range errs {
+			log.Error("plugin left out of route", "route_id", id, "err", err)
+		}
+		return ch, 0
+	}
 	var reuse map[string]*upstream
 	if prev != nil {
 		reuse = prev.upstreams
@@ -85,15 +119,20 @@ func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot,
 		if !r.Enabled() {
 			continue
 		}
-		rr, err := compileRoute(it.ID, r, services, upstreams, use)
+		rr, err := compileRoute(it.ID, r, services, upstreams, use, chainFor)
 		if err != nil {
 			log.Error("skip route", "route_id", it.ID, "err", err)
 			continue
 		}
 		routes = append(routes, rr)
 	}
+	for _, rr := range routes {
+		cr := rr.Value.(*route)
+		cr.global = plugins.WithoutPreferredBy(s.global.Entries, cr.chain)
+	}
 	rt, err := router.New(routes)
 	if err != nil {
+		ps.close()
 		s.close(prev)
 		return nil, fmt.Errorf("build router: %w", err)
 	}
@@ -102,7 +141,7 @@ func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot,
 }
 
 // compileRoute merges a route with its service (route fields win) and compiles it.
-func compileRoute(id string, r *store.Route, services map[string]*store.Service, upstreams map[string]*store.Upstream, use func(string, *store.Upstream) (*upstream, error)) (router.Route, error) {
+func compileRoute(id string, r *store.Route, services map[string]*store.Service, upstreams map[string]*store.Upstream, use func(string, *store.Upstream) (*upstream, error), chainFor func(string, *store.Route, *store.Service) (*plugins.Chain, int)) (router.Route, error) {
 	cr := &route{id: id, name: r.Name, serviceID: string(r.ServiceID), timeout: r.Timeout}
 	hosts := r.AllHosts()
 	var svc *store.Service
@@ -115,6 +154,12 @@ func compileRoute(id string, r *store.Route, services map[string]*store.Service,
 			if len(hosts) == 0 {
 				hosts = svc.Hosts
 			}
+		}
+	}
+	if cr.status == 0 {
+		var status int
+		if cr.chain, status = chainFor(id, r, svc); status != 0 {
+			cr.status, cr.msg = status, "failed to fetch plugin config"
 		}
 	}
 	if r.EnableWebsocket != nil {

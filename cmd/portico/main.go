@@ -114,6 +114,7 @@ func serve(cfg *Config, cfgPath string) error {
 	}
 
 	px := proxy.NewServer(log.With("component", "proxy"))
+	px.Registry = reg
 	ready := make(chan struct{})
 	runErr := make(chan error, 1)
 	go func() { runErr <- px.Run(ctx, st, ready) }()
