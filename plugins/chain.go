@@ -284,7 +284,14 @@ func (c *Ctx) passes(e *Entry) bool {
 			return c.memo[i].pass
 		}
 	}
-	pass := e.filter.Eval(c)
+	pass, err := e.filter.EvalErr(c)
+	if err != nil {
+		// APISIX's fail-open: a filter that cannot be evaluated runs the plugin
+		if c.Log != nil {
+			c.Log.Warn("failed to run the 'vars' expression; the plugin runs", "plugin", e.Name, "err", err)
+		}
+		pass = true
+	}
 	if c.nmemo < len(c.memo) {
 		c.memo[c.nmemo] = filterMemo{e: e, pass: pass}
 		c.nmemo++

@@ -10,6 +10,8 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strconv"
+
+	"github.com/expr-lang/expr/vm"
 )
 
 // Vars resolves a variable of Portico's namespace by name (e.g. "uri", "arg_x",
@@ -18,14 +20,19 @@ type Vars interface {
 	Var(name string) (value string, ok bool)
 }
 
-// Condition is a compiled rule; safe for concurrent use; nil *Condition means "always true".
+// Condition is a compiled rule of either form; safe for concurrent use; nil *Condition
+// means "always true".
 type Condition struct {
-	root  *node // nil: the empty rule [], always true
+	root  *node // the array form; nil (and prog nil): the empty rule [], always true
 	names []string
+
+	prog  *vm.Program // the string form (expr.go)
+	slots int         // the string form: variable occurrences, one env slot each
 }
 
-// Compile parses raw JSON (the array form). Errors use lua-resty-expr's messages.
-// JSON null or no input gives a nil Condition; [] gives one that is always true.
+// Compile parses raw JSON: the array form (errors use lua-resty-expr's messages) or a
+// JSON string holding an expression (errors are *PosError). JSON null or no input gives
+// a nil Condition; [] gives one that is always true.
 func Compile(raw json.RawMessage) (*Condition, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
@@ -45,7 +52,7 @@ func Compile(raw json.RawMessage) (*Condition, error) {
 	case []any:
 		rule = t
 	case string:
-		return nil, errors.New("string expressions are not supported yet")
+		return compileExpr(t)
 	default:
 		return nil, errors.New("rule must be an array")
 	}
@@ -67,16 +74,40 @@ func Compile(raw json.RawMessage) (*Condition, error) {
 	return c, nil
 }
 
-// Eval evaluates against v. Never panics. Returns the boolean result. A nil v resolves
-// every variable as missing.
+// Eval evaluates against v. Never panics. Returns the boolean result, false when the
+// evaluation fails (what a route wants; see EvalErr). A nil v resolves every variable as
+// missing.
 func (c *Condition) Eval(v Vars) bool {
-	if c == nil || c.root == nil {
-		return true
+	ok, err := c.EvalErr(v)
+	return ok && err == nil
+}
+
+// EvalErr is Eval that reports a failed evaluation, so a caller can choose: a route does
+// not match, while a plugin's _meta.filter runs the plugin (fail-open, as APISIX does):
+//
+//	ok, err := c.EvalErr(v)
+//	if err != nil {
+//		log.Warn("meta filter", "error", err)
+//		ok = true
+//	}
+//
+// The array form never fails. The string form is checked when compiled so that no type
+// error is left for evaluation; what remains is a panic in a Vars implementation, which is
+// recovered and returned (as a *PosError naming where in the expression).
+func (c *Condition) EvalErr(v Vars) (bool, error) {
+	if c == nil {
+		return true, nil
 	}
 	if v == nil {
 		v = noVars{}
 	}
-	return c.root.eval(v)
+	if c.prog != nil {
+		return c.evalExpr(v)
+	}
+	if c.root == nil {
+		return true, nil
+	}
+	return c.root.eval(v), nil
 }
 
 // Names returns the distinct variable names the condition reads (for validation/explain),

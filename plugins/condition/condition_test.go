@@ -99,7 +99,6 @@ func TestCompileErrors(t *testing.T) {
 		{`[["arg_k","~~",null]]`, "invalid regex for '~~': null is not a string"},
 		{`[["arg_k","~*",5]]`, "invalid regex for '~*': 5 is not a string"},
 		// top level
-		{`"arg_x == 1"`, "string expressions are not supported yet"},
 		{`{}`, "rule must be an array"},
 		{`{"a":1}`, "rule must be an array"},
 		{`5`, "rule must be an array"},

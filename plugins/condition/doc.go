@@ -1,13 +1,17 @@
-// Package condition owns APISIX's condition arrays – route `vars`, plugin `_meta.filter`,
-// traffic-split `match[].vars`, response-rewrite `vars` – with the semantics of
-// lua-resty-expr 1.3.2 (lib/resty/expr/v1.lua, the version APISIX pins). Compile turns the
-// JSON array into a tree with every rule value folded in (numbers converted, regexes
-// compiled, CIDRs parsed); Eval walks it against a Vars.
+// Package condition owns conditions – route `vars`, plugin `_meta.filter`, traffic-split
+// `match[].vars`, response-rewrite `vars` – in two forms with one type, *Condition:
+// APISIX's arrays, with the semantics of lua-resty-expr 1.3.2 (lib/resty/expr/v1.lua, the
+// version APISIX pins), and a JSON string holding an expression users can read (see "The
+// string form"). Compile turns the array into a tree with every rule value folded in
+// (numbers converted, regexes compiled, CIDRs parsed); Eval walks it against a Vars.
 //
 // It must not resolve variables itself, import other Portico packages, log, or keep state
-// between evaluations: a Condition is immutable and safe for concurrent use. Compile runs
-// when configuration is written or a snapshot is built, never per request. Eval does not
-// allocate except for `has` (and whatever the Vars implementation does).
+// between evaluations: a Condition is immutable and safe for concurrent use (the string
+// form's per-evaluation state is pooled). Compile runs when configuration is written or
+// a snapshot is built, never per request. For the array form Eval does not allocate
+// except for `has` (and whatever the Vars implementation does); the string form
+// allocates once (expr's argument buffer) plus the values lower, upper, int, now and ??
+// make.
 //
 // # Rule shape (as lua-resty-expr)
 //
@@ -61,8 +65,79 @@
 //   - Shapes on which lua-resty-expr raises a Lua error at compile time – a variable name
 //     that is not a string, an operator slot that is not a string or number, a sub-rule that
 //     is a string, number, boolean or null – are "invalid expression" ("rule too short" for
-//     "" and {}, whose Lua length is 0). A top level that is not an array is refused ("rule
-//     must be an array"; APISIX's schemas refuse it too); a JSON string is reserved for a
-//     textual form ("string expressions are not supported yet"). JSON null or no input
-//     compiles to a nil Condition, which is always true.
+//     "" and {}, whose Lua length is 0). A top level that is neither an array nor a string
+//     is refused ("rule must be an array"; APISIX's schemas refuse it too). JSON null or no
+//     input compiles to a nil Condition, which is always true.
+//
+// # The string form
+//
+// A JSON string is an expr-lang (github.com/expr-lang/expr) expression, for example
+//
+//	"http_x_env == 'canary' && arg_region in ['eu','us'] && ipmatch(remote_addr, '10.0.0.0/8')"
+//
+// It is parsed and checked once by expr.Compile (AsBool, at most 1000 nodes, at most
+// 16 KiB); a mistake is a *PosError, "line 1, column 12: <what>", so the Admin API can
+// say which field and where. A rewriter (an expr.Patch visitor) then turns every
+// identifier into a call of an accessor on the environment, so a variable is read only
+// when the evaluation reaches it (&&, ||, ?: and ?? short-circuit) and no map is built
+// per request; the Env exposes nothing else (no struct reflection). Each evaluation
+// takes a vm.VM and its environment from a sync.Pool. Predicates on a variable and a
+// literal, joined by && || !, are folded into one Go tree that the VM calls once, so an
+// expression in the style of the array form costs about twice the array form (one
+// allocation, expr's argument buffer).
+//
+// Identifiers are variables of Portico's namespace, any name (uri, arg_*, http_*,
+// cookie_*, uri_param_*, remote_addr, …). A variable is a string, or nil when missing.
+// var("post_arg.user.name") reads a variable whose name is not an identifier. Literals:
+// strings ('…', "…", `…`), numbers, true, false, nil, and lists of those ([…]).
+//
+// The comparison rule, the one rule for == != in has:
+//
+//   - When either side of == is a number, both sides go through LuaJIT's tonumber (the
+//     array form's: a string converts, nil and booleans do not); equal when both
+//     convert to the same number. Otherwise == needs the same type and value: strings
+//     byte for byte, nil == nil, booleans. A missing variable == nil is true.
+//   - a != b is !(a == b).
+//   - < <= > >= put both sides through tonumber and are false when either does not
+//     convert (ordering is numeric only; "a" < "b" is false).
+//   - x in list and has(list, x) are true when some member == x.
+//
+// So a comparison never fails: no type error is left for evaluation. A value that cannot
+// take part where it stands (a variable as an operand of &&, a list compared with ==, a
+// number given to lower) is refused at compile time with its position. EvalErr can still
+// fail when a Vars implementation panics: Eval then says false (a route does not match);
+// a _meta.filter caller uses EvalErr and runs the plugin (fail-open, as APISIX).
+//
+// Operators: && || ! (and, or, not), == != < <= > >=, in and not in (right side: a list
+// literal), matches (a string literal, compiled by Compile; a pattern computed at run
+// time is refused rather than cached), startsWith endsWith contains, ?? (a ?? b is b
+// when a is nil), c ? a : b and if/else, a chain such as 1 < arg_x < 3. Unary - and + on
+// number literals only. Not supported, and refused at compile time: arithmetic, string
+// concatenation, member access and indexing, maps, let, closures and predicates
+// (all, filter, #), and expr's builtins other than these helpers:
+//
+//	| helper                 | result                                                  |
+//	|------------------------|---------------------------------------------------------|
+//	| ipmatch(addr, cidrs)   | addr (a string) is in cidrs, an address or CIDR literal |
+//	|                        | or a list of them, parsed by Compile as the array form's |
+//	|                        | ipmatch; false when addr is nil or no address            |
+//	| has(list, x)           | some member of list == x; list is a list literal or a    |
+//	|                        | string holding a JSON array (graphql_root_fields),       |
+//	|                        | decoded at each evaluation; false for anything else      |
+//	| lower(s), upper(s)     | s in lower/upper case (Unicode); nil stays nil           |
+//	| hasPrefix(s, p)        | s starts with p; false when either is nil (also          |
+//	| hasSuffix(s, p)        | s startsWith p, s endsWith p; s contains p)              |
+//	| s matches re           | re (RE2, as the array form's ~~; (?i) for ~*) is found   |
+//	|                        | in s; false when s is nil. expr's grammar makes matches  |
+//	|                        | an operator: matches(s, re) does not parse               |
+//	| len(x)                 | characters of a string, members of a list; len(nil) = 0  |
+//	| int(x)                 | tonumber(x) truncated toward zero; nil when x does not   |
+//	|                        | convert or does not fit an int64                         |
+//	| now()                  | the time in Unix seconds                                 |
+//	| var(name)              | the variable name (a string literal)                     |
+//
+// Differences from the array form on the same variables: in and has compare with ==, so
+// "1" in [1, 2] is true (the array form's in ignores numbers in its list, and its has
+// does not convert), and nil in [nil] is true. The legacy [var, value] shape has no
+// counterpart.
 package condition
