@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Params gives the uri parameters a route captured (`:name`, `*name`).
@@ -36,6 +37,10 @@ type Ctx struct {
 	ConsumerName           string
 	ConsumerGroupID        string
 	UpstreamAddr           string
+	// Start is when the request arrived; UpstreamTime how long the upstream took to
+	// answer (header included), zero when no upstream was called.
+	Start        time.Time
+	UpstreamTime time.Duration
 	// Status is the response status: the upstream's, or a plugin's; header_filter may change it.
 	Status int
 
@@ -134,6 +139,16 @@ func (c *Ctx) Var(name string) (string, bool) {
 		return c.ConsumerName, c.ConsumerName != ""
 	case "consumer_group_id":
 		return c.ConsumerGroupID, c.ConsumerGroupID != ""
+	case "request_time":
+		if c.Start.IsZero() {
+			return "", false
+		}
+		return strconv.FormatFloat(time.Since(c.Start).Seconds(), 'f', 3, 64), true
+	case "upstream_response_time":
+		if c.UpstreamTime == 0 {
+			return "", false
+		}
+		return strconv.FormatFloat(c.UpstreamTime.Seconds(), 'f', 3, 64), true
 	case "upstream_uri":
 		if c.UpstreamURI != "" {
 			return c.UpstreamURI, true

@@ -120,6 +120,7 @@ func (s *Server) forward(q *request, rt *route) {
 			send = out.WithContext(ctx)
 		}
 		resp, err = up.tr.RoundTrip(send)
+		c.UpstreamTime = time.Since(start)
 		if timer != nil && !timer.Stop() && err == nil {
 			// the header came just as the route's timeout fired: the body is cut
 			resp.Body.Close()

@@ -103,6 +103,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q.rreq.RemoteAddr = remote.Addr().Unmap()
 	c := &q.ctx
 	c.W, c.R, c.Path, c.Remote, c.Params, c.Scheme = w, r, path, remote, &q.params, s.Scheme
+	c.Start = time.Now()
 	c.Consumers, c.Log = snap.consumers, s.log
 	// hop-by-hop headers go before any plugin runs, so a client's Connection header can
 	// never strip a header a plugin sets

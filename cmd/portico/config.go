@@ -35,8 +35,15 @@ type Config struct {
 		Allow   []string    `yaml:"allow"`
 		MaxBody int64       `yaml:"max_body"`
 	} `yaml:"admin"`
-	DataDir string `yaml:"data_dir"`
-	Log     struct {
+	// Status serves /healthz and /readyz (and APISIX's /status, /status/ready).
+	Status struct {
+		Listen string `yaml:"listen"`
+	} `yaml:"status"`
+	// ShutdownTimeout bounds, in seconds, how long in-flight requests may finish after
+	// SIGTERM.
+	ShutdownTimeout float64 `yaml:"shutdown_timeout"`
+	DataDir         string  `yaml:"data_dir"`
+	Log             struct {
 		Level string `yaml:"level"`
 	} `yaml:"log"`
 	// Plugins is the enabled list; absent means every built-in plugin.
@@ -87,6 +94,12 @@ func loadConfig(path string) (*Config, error) {
 	if c.DataDir == "" {
 		c.DataDir = "./data"
 	}
+	if c.Status.Listen == "" {
+		c.Status.Listen = "127.0.0.1:7085"
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 30
+	}
 	if c.Proxy.ReadHeaderTimeout == 0 {
 		c.Proxy.ReadHeaderTimeout = 10
 	}
@@ -103,7 +116,10 @@ func loadConfig(path string) (*Config, error) {
 }
 
 func (c *Config) validate() error {
-	for name, addr := range map[string]string{"proxy.listen": c.Proxy.Listen, "admin.listen": c.Admin.Listen} {
+	if c.ShutdownTimeout < 0 {
+		return errors.New("config key shutdown_timeout: must not be negative")
+	}
+	for name, addr := range map[string]string{"proxy.listen": c.Proxy.Listen, "admin.listen": c.Admin.Listen, "status.listen": c.Status.Listen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("config key %s: %q is not host:port: %w", name, addr, err)
 		}

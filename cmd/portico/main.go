@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -149,6 +152,11 @@ func serve(cfg *Config, cfgPath string) error {
 		IdleTimeout:       60 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	statusSrv := &http.Server{
+		Handler:           statusHandler(px, st),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
 	pl, err := net.Listen("tcp", cfg.Proxy.Listen)
 	if err != nil {
 		return fmt.Errorf("proxy listener: %w", err)
@@ -158,11 +166,18 @@ func serve(cfg *Config, cfgPath string) error {
 		pl.Close()
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	errs := make(chan error, 2)
+	sl, err := net.Listen("tcp", cfg.Status.Listen)
+	if err != nil {
+		pl.Close()
+		al.Close()
+		return fmt.Errorf("status listener: %w", err)
+	}
+	errs := make(chan error, 3)
 	go func() { errs <- proxySrv.Serve(pl) }()
 	go func() { errs <- adminSrv.Serve(al) }()
+	go func() { errs <- statusSrv.Serve(sl) }()
 
-	attrs := []any{"version", version, "proxy", pl.Addr().String(), "admin", al.Addr().String(), "data_dir", cfg.DataDir, "revision", st.Revision()}
+	attrs := []any{"version", version, "proxy", pl.Addr().String(), "admin", al.Addr().String(), "status", sl.Addr().String(), "data_dir", cfg.DataDir, "revision", st.Revision()}
 	switch {
 	case generated:
 		attrs = append(attrs, "admin_key_file", keyFile, "admin_key", "generated on first start; read it from the file")
@@ -183,10 +198,65 @@ func serve(cfg *Config, cfgPath string) error {
 			return err
 		}
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// stop accepting, let in-flight requests finish up to the deadline, then go
+	draining.Store(true)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout*float64(time.Second)))
 	defer cancel()
-	proxySrv.Shutdown(shutdownCtx)
-	adminSrv.Shutdown(shutdownCtx)
+	var wg sync.WaitGroup
+	for _, srv := range []*http.Server{proxySrv, adminSrv} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Shutdown(shutdownCtx); err != nil {
+				log.Warn("requests still running at the shutdown deadline were cut", "err", err)
+				srv.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	statusSrv.Close()
 	log.Info("portico stopped")
 	return nil
+}
+
+// draining is set once shutdown begins: /readyz then answers 503 so a load balancer
+// stops sending traffic while in-flight requests finish.
+var draining atomic.Bool
+
+// statusHandler serves liveness and readiness: /healthz answers while the process runs;
+// /readyz once a snapshot is loaded and the store answers, until shutdown begins.
+func statusHandler(px *proxy.Server, st *store.Store) http.Handler {
+	mux := http.NewServeMux()
+	alive := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+	}
+	ready := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		var reason string
+		switch {
+		case draining.Load():
+			reason = "shutting down"
+		case px.Snapshot() == nil:
+			reason = "no configuration loaded"
+		default:
+			if err := st.View(ctx, func(store.Reader) error { return nil }); err != nil {
+				reason = "store unreachable: " + err.Error()
+			}
+		}
+		if reason != "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			b, _ := json.Marshal(map[string]string{"status": "error", "error": reason})
+			w.Write(append(b, '\n'))
+			return
+		}
+		w.Write([]byte(`{"status":"ok"}` + "\n"))
+	}
+	mux.HandleFunc("GET /healthz", alive)
+	mux.HandleFunc("GET /status", alive)
+	mux.HandleFunc("GET /readyz", ready)
+	mux.HandleFunc("GET /status/ready", ready)
+	return mux
 }

@@ -70,8 +70,8 @@ type Portico struct {
 	DataDir string
 	Config  string // path of the node config
 	Key     string // the admin key
-	// ProxyURL and AdminURL are "http://127.0.0.1:port".
-	ProxyURL, AdminURL string
+	// ProxyURL, AdminURL and StatusURL are "http://127.0.0.1:port".
+	ProxyURL, AdminURL, StatusURL string
 	Client             *http.Client
 
 	mu   sync.Mutex
@@ -114,7 +114,7 @@ func Start(t testing.TB, opts ...Options) *Portico {
 			adminExtra.WriteString("  " + l + "\n")
 		}
 	}
-	cfg := fmt.Sprintf("proxy:\n  listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n  keys:\n    - name: test\n      key: %s\n      role: admin\n    - name: viewer\n      key: viewer-%s\n      role: viewer\n%sdata_dir: %s\nlog:\n  level: info\n%s", p.Key, p.Key, adminExtra.String(), p.DataDir, o.ExtraConfig)
+	cfg := fmt.Sprintf("proxy:\n  listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n  keys:\n    - name: test\n      key: %s\n      role: admin\n    - name: viewer\n      key: viewer-%s\n      role: viewer\n%sstatus:\n  listen: 127.0.0.1:0\ndata_dir: %s\nlog:\n  level: info\n%s", p.Key, p.Key, adminExtra.String(), p.DataDir, o.ExtraConfig)
 	if err := os.WriteFile(p.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +128,7 @@ func Start(t testing.TB, opts ...Options) *Portico {
 	return p
 }
 
-var startedLine = regexp.MustCompile(`msg="portico started".* proxy=(\S+) admin=(\S+)`)
+var startedLine = regexp.MustCompile(`msg="portico started".* proxy=(\S+) admin=(\S+)(?: status=(\S+))?`)
 
 func (p *Portico) start(bin string, env []string) {
 	p.t.Helper()
@@ -149,7 +149,7 @@ func (p *Portico) start(bin string, env []string) {
 		p.t.Fatal(err)
 	}
 	p.cmd, p.done = cmd, make(chan struct{})
-	addrs := make(chan [2]string, 1)
+	addrs := make(chan [3]string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -160,7 +160,7 @@ func (p *Portico) start(bin string, env []string) {
 			p.mu.Unlock()
 			if m := startedLine.FindStringSubmatch(line); m != nil {
 				select {
-				case addrs <- [2]string{m[1], m[2]}:
+				case addrs <- [3]string{m[1], m[2], m[3]}:
 				default:
 				}
 			}
@@ -170,6 +170,9 @@ func (p *Portico) start(bin string, env []string) {
 	select {
 	case a := <-addrs:
 		p.ProxyURL, p.AdminURL = "http://"+a[0], "http://"+a[1]
+		if a[2] != "" {
+			p.StatusURL = "http://" + a[2]
+		}
 	case <-p.done:
 		p.t.Fatalf("portico exited before it started:\n%s", p.Logs())
 	case <-time.After(60 * time.Second):

@@ -1,0 +1,81 @@
+package main_test
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/internal/porticotest"
+)
+
+func TestHealthAndReadiness(t *testing.T) {
+	p := porticotest.Start(t)
+	if p.StatusURL == "" {
+		t.Fatalf("the start-up line names no status listener:\n%s", p.Logs())
+	}
+	for _, path := range []string{"/healthz", "/readyz", "/status", "/status/ready"} {
+		resp, err := http.Get(p.StatusURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(b), `"ok"`) {
+			t.Errorf("GET %s = %d %s, want 200 ok", path, resp.StatusCode, b)
+		}
+	}
+}
+
+// TestDrainOnSIGTERM: a request in flight when SIGTERM arrives finishes, and the
+// process exits 0.
+func TestDrainOnSIGTERM(t *testing.T) {
+	p := porticotest.Start(t)
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	up := porticotest.NewUpstreamWith(t, "slow", func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		io.WriteString(w, "finished")
+	})
+	p.Admin(t, "PUT", "/apisix/admin/routes/1", `{"uri":"/slow","upstream":{"nodes":{`+up.Node(1)+`}}}`).WantStatus(201)
+	// route 2 is written after route 1: once it is served, so is route 1
+	probe := porticotest.NewUpstream(t, "probe")
+	p.Admin(t, "PUT", "/apisix/admin/routes/2", `{"uri":"/probe","upstream":{"nodes":{`+probe.Node(1)+`}}}`).WantStatus(201)
+	porticotest.Eventually(t, 5*time.Second, "routes served", func() bool { return p.Get(t, "/probe").Status == 200 })
+	type result struct {
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := http.Get(p.ProxyURL + "/slow")
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- result{body: string(b)}
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request never reached the upstream")
+	}
+	stopped := make(chan struct{})
+	go func() { p.Stop(); close(stopped) }()
+	porticotest.Eventually(t, 10*time.Second, "shutdown began", func() bool {
+		return strings.Contains(p.Logs(), "shutting down")
+	})
+	close(release)
+	r := <-done
+	if r.err != nil || r.body != "finished" {
+		t.Errorf("in-flight request = %q, %v; want it to finish", r.body, r.err)
+	}
+	<-stopped
+	if code := p.ExitCode(); code != 0 {
+		t.Errorf("exit code = %d, want 0", code)
+	}
+}
