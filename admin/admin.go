@@ -82,6 +82,9 @@ func New(opts Options) *Server {
 	a.HandleFunc("/plugins/reload", s.pluginReload)
 	a.HandleFunc("/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
 	a.HandleFunc("/schema/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
+	a.HandleFunc("/revisions", s.revisions).Methods(http.MethodGet)
+	a.HandleFunc("/revisions/{rev:[0-9]+}", s.revision).Methods(http.MethodGet)
+	a.HandleFunc("/revisions/{rev:[0-9]+}/rollback", s.rollback).Methods(http.MethodPost)
 	a.HandleFunc("/{kind}", s.resource)
 	a.HandleFunc("/{kind}/{id}", s.resource)
 	a.HandleFunc("/{kind}/{id}/{sub:.+}", s.resource)
@@ -126,7 +129,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodHead {
-		if desc, ok := s.authorize(r); !ok {
+		desc, ok := s.authorize(r)
+		if ok && desc != "" {
+			// desc is the key's name: the change log records who wrote
+			r = r.WithContext(store.WithWriter(r.Context(), desc))
+		}
+		if !ok {
 			s.opts.Log.Warn("admin request refused", "remote_addr", r.RemoteAddr, "reason", desc)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error_msg": "failed to check token", "description": desc})
 			return
@@ -158,7 +166,8 @@ func (s *Server) allowed(r *http.Request) bool {
 	return false
 }
 
-// authorize checks the key and the role; it returns APISIX's description when refused.
+// authorize checks the key and the role; it returns APISIX's description when refused,
+// and the key's name when admitted.
 func (s *Server) authorize(r *http.Request) (string, bool) {
 	if len(s.opts.Keys) == 0 {
 		return "", true
@@ -175,12 +184,15 @@ func (s *Server) authorize(r *http.Request) (string, bool) {
 	if token == "" {
 		return "missing apikey", false
 	}
-	var role Role
+	var (
+		role Role
+		name string
+	)
 	found := 0
 	for _, k := range s.opts.Keys {
 		// compare with every key, so the time taken does not tell which one matched
 		if subtle.ConstantTimeCompare([]byte(token), []byte(k.Key)) == 1 && found == 0 {
-			role, found = k.Role, 1
+			role, name, found = k.Role, k.Name, 1
 		}
 	}
 	if found == 0 {
@@ -189,7 +201,7 @@ func (s *Server) authorize(r *http.Request) (string, bool) {
 	if role == RoleViewer && r.Method != http.MethodGet {
 		return "invalid method for role viewer", false
 	}
-	return "", true
+	return name, true
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

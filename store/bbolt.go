@@ -129,7 +129,7 @@ func (b *Bolt) Update(ctx context.Context, fn func(Tx) error) (int64, error) {
 		if err := tx.Bucket(metaBucket).Put(revKey, rv[:]); err != nil {
 			return err
 		}
-		log, err := json.Marshal(t.events)
+		log, err := json.Marshal(logRecord{Time: time.Now().Unix(), Writer: writerOf(ctx), Events: t.events})
 		if err != nil {
 			return err
 		}
@@ -227,11 +227,11 @@ func (b *Bolt) readLog(after int64) (WatchResponse, error) {
 		var from [8]byte
 		binary.BigEndian.PutUint64(from[:], uint64(after+1))
 		for k, v := c.Seek(from[:]); k != nil; k, v = c.Next() {
-			var evs []logEvent
-			if err := json.Unmarshal(v, &evs); err != nil {
+			var rec logRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
 				return fmt.Errorf("read change log at %d: %w", binary.BigEndian.Uint64(k), err)
 			}
-			for _, e := range evs {
+			for _, e := range rec.Events {
 				resp.Events = append(resp.Events, e.event())
 			}
 			resp.Rev = int64(binary.BigEndian.Uint64(k))
@@ -241,12 +241,21 @@ func (b *Bolt) readLog(after int64) (WatchResponse, error) {
 	return resp, err
 }
 
+// logRecord is one revision in the change log.
+type logRecord struct {
+	Time   int64      `json:"time"`
+	Writer string     `json:"writer,omitempty"`
+	Events []logEvent `json:"events"`
+}
+
 // logEvent is how an event is kept in the change log.
 type logEvent struct {
-	Op      string          `json:"op"`
-	Kind    Kind            `json:"kind"`
-	ID      string          `json:"id"`
-	Value   json.RawMessage `json:"value,omitempty"`
+	Op    string          `json:"op"`
+	Kind  Kind            `json:"kind"`
+	ID    string          `json:"id"`
+	Value json.RawMessage `json:"value,omitempty"`
+	// Prev is the value a put replaced (none for a create).
+	Prev    json.RawMessage `json:"prev,omitempty"`
 	Created int64           `json:"created"`
 	Mod     int64           `json:"mod"`
 }
@@ -342,9 +351,11 @@ func (t *boltTx) Put(k Kind, id string, value json.RawMessage) (Item, bool, erro
 	}
 	created := t.next
 	isNew := true
+	var prev json.RawMessage
 	if old := bk.Get([]byte(id)); len(old) >= 16 {
 		created = int64(binary.BigEndian.Uint64(old[0:8]))
 		isNew = false
+		prev = append(json.RawMessage(nil), old[16:]...)
 	}
 	rec := make([]byte, 16+len(value))
 	binary.BigEndian.PutUint64(rec[0:8], uint64(created))
@@ -354,7 +365,7 @@ func (t *boltTx) Put(k Kind, id string, value json.RawMessage) (Item, bool, erro
 		return Item{}, false, fmt.Errorf("put %s/%s: %w", k, id, err)
 	}
 	v := append(json.RawMessage(nil), value...)
-	t.events = append(t.events, logEvent{Op: "put", Kind: k, ID: id, Value: v, Created: created, Mod: t.next})
+	t.events = append(t.events, logEvent{Op: "put", Kind: k, ID: id, Value: v, Prev: prev, Created: created, Mod: t.next})
 	return Item{Kind: k, ID: id, Value: v, CreatedIndex: created, ModifiedIndex: t.next}, isNew, nil
 }
 
