@@ -51,6 +51,9 @@ type Options struct {
 	// Validate, when set, runs after the schema, reference and plugin checks with the
 	// decoded resource, so the data plane can refuse what it could not build.
 	Validate func(k store.Kind, v any) error
+	// Explain describes what the data plane would do with a request given as JSON
+	// (POST /apisix/admin/explain).
+	Explain func(req []byte) (any, error)
 	// ReloadPlugins re-reads the enabled plugin list (PUT /apisix/admin/plugins/reload).
 	ReloadPlugins func() error
 	// Version is reported in the Server header.
@@ -82,6 +85,7 @@ func New(opts Options) *Server {
 	a.HandleFunc("/plugins/reload", s.pluginReload)
 	a.HandleFunc("/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
 	a.HandleFunc("/schema/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
+	a.HandleFunc("/explain", s.explain).Methods(http.MethodPost)
 	a.HandleFunc("/revisions", s.revisions).Methods(http.MethodGet)
 	a.HandleFunc("/revisions/{rev:[0-9]+}", s.revision).Methods(http.MethodGet)
 	a.HandleFunc("/revisions/{rev:[0-9]+}/rollback", s.rollback).Methods(http.MethodPost)

@@ -44,6 +44,9 @@ type Entry struct {
 // a consumer, the global rules) in run order. It is built once per snapshot.
 type Chain struct {
 	Entries []*Entry
+	// Disabled names the plugins the object configures with `_meta.disable`: they run
+	// from no lower layer either when merged (a consumer switching off a route's plugin).
+	Disabled []string
 	// merged caches this chain merged with a consumer's, by consumer.
 	merged sync.Map // *Consumer → *consumerChain
 }
@@ -80,6 +83,11 @@ func (ch *Chain) Has(name string) bool {
 	return false
 }
 
+// configures reports whether the chain runs the plugin or switches it off.
+func (ch *Chain) configures(name string) bool {
+	return ch != nil && (ch.Has(name) || slices.Contains(ch.Disabled, name))
+}
+
 // BuildChain decodes and builds every plugin of a plugins object. Disabled plugins are
 // left out. hooks may be nil: then a `_meta.pre_function` is refused.
 func (r *Registry) BuildChain(plugins map[string]json.RawMessage, hooks HookBuilder) (*Chain, error) {
@@ -96,6 +104,7 @@ func (r *Registry) BuildChain(plugins map[string]json.RawMessage, hooks HookBuil
 			return nil, err
 		}
 		if d.Meta.Disable {
+			ch.Disabled = append(ch.Disabled, name)
 			continue
 		}
 		e, err := r.buildEntry(d, hooks)
@@ -126,6 +135,7 @@ func (r *Registry) BuildChainSkipping(plugins map[string]json.RawMessage, hooks 
 			continue
 		}
 		if d.Meta.Disable {
+			ch.Disabled = append(ch.Disabled, name)
 			continue
 		}
 		e, err := r.buildEntry(d, hooks)
@@ -137,6 +147,30 @@ func (r *Registry) BuildChainSkipping(plugins map[string]json.RawMessage, hooks 
 	}
 	ch.sort()
 	return ch, errs
+}
+
+// Phases names the phases the entry runs in, in lifecycle order.
+func (e *Entry) Phases() []string {
+	var out []string
+	for _, p := range []struct {
+		has bool
+		ph  Phase
+	}{{e.rewrite != nil, Rewrite}, {e.access != nil, Access}, {e.beforeProxy != nil, BeforeProxy}, {e.headerFilter != nil, HeaderFilter}, {e.bodyFilter != nil, BodyFilter}, {e.log != nil, Log}} {
+		if p.has || e.hook != nil {
+			out = append(out, p.ph.String())
+		}
+	}
+	return out
+}
+
+// FilterResult evaluates the entry's `_meta.filter` for c: has is false when there is
+// none; an evaluation error counts as passing, as at run time.
+func (e *Entry) FilterResult(c *Ctx) (has, pass bool) {
+	if e.filter == nil {
+		return false, true
+	}
+	ok, err := e.filter.EvalErr(c)
+	return true, ok || err != nil
 }
 
 func (e *Entry) preferRoute() bool { return e.runPolicy == "prefer_route" }
@@ -230,18 +264,25 @@ func (ch *Chain) Close() {
 	}
 }
 
-// Merge returns a chain of over's plugins and those of under that over does not have:
-// APISIX's whole-plugin replacement (consumer > consumer group > route > plugin config
-// > service). Instances are shared, not rebuilt.
+// Merge returns a chain of over's plugins and those of under that over does not
+// configure: APISIX's whole-plugin replacement (consumer > consumer group > route >
+// plugin config > service), so a plugin over disables does not run from under either.
+// Instances are shared, not rebuilt.
 func Merge(under, over *Chain) *Chain {
 	out := &Chain{}
 	if over != nil {
 		out.Entries = append(out.Entries, over.Entries...)
+		out.Disabled = append(out.Disabled, over.Disabled...)
 	}
 	if under != nil {
 		for _, e := range under.Entries {
-			if !over.Has(e.Name) {
+			if !over.configures(e.Name) {
 				out.Entries = append(out.Entries, e)
+			}
+		}
+		for _, n := range under.Disabled {
+			if !over.configures(n) {
+				out.Disabled = append(out.Disabled, n)
 			}
 		}
 	}
@@ -252,7 +293,7 @@ func Merge(under, over *Chain) *Chain {
 // WithConsumer returns the chain to run once cons is known, and the plugins whose
 // rewrite must still run. The result is cached per consumer.
 func (ch *Chain) WithConsumer(cons *Consumer) (*Chain, []*Entry) {
-	if cons == nil || cons.Chain == nil || len(cons.Chain.Entries) == 0 {
+	if cons == nil || cons.Chain == nil || (len(cons.Chain.Entries) == 0 && len(cons.Chain.Disabled) == 0) {
 		return ch, nil
 	}
 	if v, ok := ch.merged.Load(cons); ok {

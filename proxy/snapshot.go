@@ -25,6 +25,8 @@ type Snapshot struct {
 	pstate    *pluginState
 	// upstreams by key, for reuse by the next snapshot and for closing.
 	upstreams map[string]*upstream
+	// routes are the router's input, kept for explain.
+	routes []router.Route
 }
 
 // route is a compiled route: the router's payload.
@@ -41,8 +43,9 @@ type route struct {
 	vars      *condition.Condition
 	// chain is the route's plugins merged with its plugin config's and service's;
 	// global is the global rules' entries that run for this route.
-	chain  *plugins.Chain
-	global []*plugins.Entry
+	chain   *plugins.Chain
+	global  []*plugins.Entry
+	origins map[string]string // plugin name → the layer it came from
 }
 
 // buildSnapshot compiles items. prev offers upstreams to carry over; errors in one
@@ -60,19 +63,34 @@ func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot,
 		}
 		pluginConfigs[it.ID] = pc
 	}
-	chainFor := func(id string, r *store.Route, svc *store.Service) (*plugins.Chain, int) {
+	chainFor := func(id string, r *store.Route, svc *store.Service) (*plugins.Chain, map[string]string, int) {
 		var pc *store.PluginConfig
 		if r.PluginConfigID != "" {
 			if pc = pluginConfigs[string(r.PluginConfigID)]; pc == nil {
 				log.Error("route's plugin config is missing; the route answers 503", "route_id", id, "plugin_config_id", r.PluginConfigID)
-				return nil, http.StatusServiceUnavailable
+				return nil, nil, http.StatusServiceUnavailable
 			}
 		}
 		ch, errs := ps.routeChain(reg, r, svc, pc)
 		for _, err := range errs {
 			log.Error("plugin left out of route", "route_id", id, "err", err)
 		}
-		return ch, 0
+		// where each plugin came from, for explain: the last layer naming it wins
+		origins := map[string]string{}
+		if svc != nil {
+			for n := range svc.Plugins {
+				origins[n] = "service " + string(r.ServiceID)
+			}
+		}
+		if pc != nil {
+			for n := range pc.Plugins {
+				origins[n] = "plugin config " + string(r.PluginConfigID)
+			}
+		}
+		for n := range r.Plugins {
+			origins[n] = "route " + id
+		}
+		return ch, origins, 0
 	}
 	var reuse map[string]*upstream
 	if prev != nil {
@@ -126,10 +144,21 @@ func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot,
 		}
 		routes = append(routes, rr)
 	}
+	// a route without plugins of its own still needs a chain when global rules run: an
+	// auth plugin among them identifies a consumer whose plugins join it. One empty chain
+	// serves all such routes; it caches each consumer's merge for this snapshot.
+	var bare *plugins.Chain
 	for _, rr := range routes {
 		cr := rr.Value.(*route)
 		cr.global = plugins.WithoutPreferredBy(s.global.Entries, cr.chain)
+		if cr.chain == nil && len(cr.global) > 0 {
+			if bare == nil {
+				bare = &plugins.Chain{}
+			}
+			cr.chain = bare
+		}
 	}
+	s.routes = routes
 	rt, err := router.New(routes)
 	if err != nil {
 		ps.close()
@@ -141,7 +170,7 @@ func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot,
 }
 
 // compileRoute merges a route with its service (route fields win) and compiles it.
-func compileRoute(id string, r *store.Route, services map[string]*store.Service, upstreams map[string]*store.Upstream, use func(string, *store.Upstream) (*upstream, error), chainFor func(string, *store.Route, *store.Service) (*plugins.Chain, int)) (router.Route, error) {
+func compileRoute(id string, r *store.Route, services map[string]*store.Service, upstreams map[string]*store.Upstream, use func(string, *store.Upstream) (*upstream, error), chainFor func(string, *store.Route, *store.Service) (*plugins.Chain, map[string]string, int)) (router.Route, error) {
 	cr := &route{id: id, name: r.Name, serviceID: string(r.ServiceID), timeout: r.Timeout}
 	hosts := r.AllHosts()
 	var svc *store.Service
@@ -158,7 +187,7 @@ func compileRoute(id string, r *store.Route, services map[string]*store.Service,
 	}
 	if cr.status == 0 {
 		var status int
-		if cr.chain, status = chainFor(id, r, svc); status != 0 {
+		if cr.chain, cr.origins, status = chainFor(id, r, svc); status != 0 {
 			cr.status, cr.msg = status, "failed to fetch plugin config"
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -130,6 +131,15 @@ func serve(cfg *Config, cfgPath string) error {
 	adm := admin.New(admin.Options{
 		Store: st, Registry: reg, Keys: keys, Allow: cfg.allow, MaxBody: cfg.Admin.MaxBody,
 		Validate: proxy.Validate, Version: version, Log: log.With("component", "admin"),
+		Explain: func(body []byte) (any, error) {
+			var req proxy.ExplainRequest
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&req); err != nil {
+				return nil, fmt.Errorf("invalid request body: %w", err)
+			}
+			return px.Explain(req)
+		},
 		ReloadPlugins: func() error {
 			fresh, err := loadConfig(cfgPath)
 			if err != nil {

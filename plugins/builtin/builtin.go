@@ -8,6 +8,7 @@ import (
 	"github.com/portico-gw/portico/plugins/consumerrestriction"
 	"github.com/portico-gw/portico/plugins/cors"
 	"github.com/portico-gw/portico/plugins/faultinjection"
+	"github.com/portico-gw/portico/plugins/gzip"
 	"github.com/portico-gw/portico/plugins/iprestriction"
 	"github.com/portico-gw/portico/plugins/jwtauth"
 	"github.com/portico-gw/portico/plugins/keyauth"
@@ -20,6 +21,8 @@ import (
 	"github.com/portico-gw/portico/plugins/redirect"
 	"github.com/portico-gw/portico/plugins/refererrestriction"
 	"github.com/portico-gw/portico/plugins/requestid"
+	"github.com/portico-gw/portico/plugins/requestvalidation"
+	"github.com/portico-gw/portico/plugins/responserewrite"
 	"github.com/portico-gw/portico/plugins/uarestriction"
 	"github.com/portico-gw/portico/plugins/uriblocker"
 )
@@ -30,6 +33,7 @@ var Specs = []plugins.Spec{
 	consumerrestriction.Spec,
 	cors.Spec,
 	faultinjection.Spec,
+	gzip.Spec,
 	iprestriction.Spec,
 	jwtauth.Spec,
 	keyauth.Spec,
@@ -42,6 +46,8 @@ var Specs = []plugins.Spec{
 	redirect.Spec,
 	refererrestriction.Spec,
 	requestid.Spec,
+	requestvalidation.Spec,
+	responserewrite.Spec,
 	uarestriction.Spec,
 	uriblocker.Spec,
 }
