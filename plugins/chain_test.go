@@ -146,6 +146,21 @@ func TestMergeAndConsumerChain(t *testing.T) {
 	}
 }
 
+func TestConsumerDisableMasksRoute(t *testing.T) {
+	var trace []string
+	reg := plugins.NewRegistry(recSpec("a", 1000, &trace), recSpec("b", 2000, &trace))
+	route, _ := reg.BuildChain(map[string]json.RawMessage{"a": json.RawMessage(`{}`), "b": json.RawMessage(`{}`)}, nil)
+	// a consumer whose only plugin is a disabled copy of the route's b
+	consChain, _ := reg.BuildChain(map[string]json.RawMessage{"b": json.RawMessage(`{"_meta":{"disable":true}}`)}, nil)
+	merged, extra := route.WithConsumer(&plugins.Consumer{Username: "jack", Chain: consChain})
+	if got := strings.Join(merged.Names(), ","); got != "a" {
+		t.Errorf("merged = %q, want a: the consumer's disabled b replaces the route's", got)
+	}
+	if len(extra) != 0 {
+		t.Errorf("extra = %v, want none", extra)
+	}
+}
+
 func TestDecodeRefusals(t *testing.T) {
 	var trace []string
 	reg := plugins.NewRegistry(recSpec("a", 1000, &trace))

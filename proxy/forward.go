@@ -47,8 +47,7 @@ func (s *Server) forward(q *request, rt *route) {
 	up := rt.up
 	q.up = up
 	if up.empty {
-		c.Status = http.StatusServiceUnavailable
-		writeError(w, http.StatusServiceUnavailable, "no valid upstream node")
+		s.fail(q, http.StatusServiceUnavailable, "no valid upstream node")
 		return
 	}
 	if res, stop := plugins.Run(q.global, c, plugins.BeforeProxy); stop {
@@ -155,7 +154,8 @@ func (s *Server) forward(q *request, rt *route) {
 		}
 	}
 	if err != nil {
-		c.Status = s.upstreamError(w, r, err)
+		status, msg := s.upstreamError(r, err)
+		s.fail(q, status, msg)
 		return
 	}
 	// the attempt stays active (least_conn) and its latency (ewma) runs until the
@@ -317,15 +317,13 @@ func isDialError(err error) bool {
 }
 
 // upstreamError maps an upstream failure to the client's answer.
-func (s *Server) upstreamError(w http.ResponseWriter, r *http.Request, err error) int {
+func (s *Server) upstreamError(r *http.Request, err error) (int, string) {
 	if isTimeout(err) {
 		s.log.Warn("upstream timed out", "uri", r.URL.Path, "err", err)
-		writeError(w, http.StatusGatewayTimeout, "upstream timed out")
-		return http.StatusGatewayTimeout
+		return http.StatusGatewayTimeout, "upstream timed out"
 	}
 	s.log.Warn("upstream failed", "uri", r.URL.Path, "err", err)
-	writeError(w, http.StatusBadGateway, "upstream unavailable")
-	return http.StatusBadGateway
+	return http.StatusBadGateway, "upstream unavailable"
 }
 
 // copyResponse writes the upstream's status, headers and body, flushing as data arrives

@@ -121,8 +121,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		c.Status = http.StatusNotFound
-		writeError(w, http.StatusNotFound, errNoRoute.Error())
+		s.fail(q, http.StatusNotFound, errNoRoute.Error())
 		return
 	}
 	rt := m.Value.(*route)
@@ -152,8 +151,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if rt.status != 0 {
-		c.Status = rt.status
-		writeError(w, rt.status, rt.msg)
+		s.fail(q, rt.status, rt.msg)
 		return
 	}
 	s.forward(q, rt)
@@ -198,6 +196,14 @@ func (s *Server) respond(q *request, status int, body []byte) {
 	c.W.Write(body)
 }
 
+// fail answers with the gateway's JSON error once plugins may have run (no route, no
+// upstream, upstream failed): it goes through header_filter and body_filter as a plugin's
+// or the upstream's answer does, so cors, request-id or response-rewrite see it too.
+func (s *Server) fail(q *request, status int, msg string) {
+	q.ctx.W.Header().Set("Content-Type", "application/json")
+	s.respond(q, status, errorBody(msg))
+}
+
 // cleanHopHeaders removes the hop-by-hop headers and those Connection names.
 func cleanHopHeaders(h http.Header) {
 	removeConnectionHeaders(h)
@@ -236,16 +242,22 @@ func hostOnlyLower(h string) string {
 	return h
 }
 
-// writeError answers with a JSON error body; the one place error bodies are written.
+// writeError answers with a JSON error body, bypassing the plugins: for answers no
+// plugin is part of (a bad path, a tunnel that failed). After plugins ran, use fail.
 func writeError(w http.ResponseWriter, status int, msg string) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(status)
+	w.Write(errorBody(msg))
+}
+
+// errorBody is the gateway's error body, {"error_msg": msg} and a newline: the one place
+// error bodies are made.
+func errorBody(msg string) []byte {
 	b := make([]byte, 0, len(msg)+20)
 	b = append(b, `{"error_msg":`...)
 	b = appendJSONString(b, msg)
-	b = append(b, "}\n"...)
-	w.Write(b)
+	return append(b, "}\n"...)
 }
 
 func appendJSONString(b []byte, s string) []byte {

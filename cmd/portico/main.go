@@ -39,6 +39,7 @@ func run(args []string) int {
 	}
 	fs := flag.NewFlagSet("portico "+cmd, flag.ContinueOnError)
 	cfgPath := fs.String("c", os.Getenv("PORTICO_CONFIG"), "node config file (YAML); also PORTICO_CONFIG")
+	resources := fs.String("resources", "", "standalone mode: serve APISIX's apisix.yaml (ending with #END) or apisix.json read-only, without the Admin API")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -58,6 +59,20 @@ func run(args []string) int {
 			fmt.Fprintln(os.Stderr, "portico:", err)
 			return 1
 		}
+		if *resources != "" {
+			reg := plugins.NewRegistry(builtins...)
+			reg.SetEnabled(cfg.Plugins)
+			items, err := store.LoadFile(*resources, resourceValidator(reg))
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "portico:", err)
+				return 1
+			}
+			n := 0
+			for _, l := range items {
+				n += len(l)
+			}
+			fmt.Printf("resources ok: %d items\n", n)
+		}
 		fmt.Println("config ok")
 		return 0
 	case "run":
@@ -66,7 +81,7 @@ func run(args []string) int {
 			fmt.Fprintln(os.Stderr, "portico:", err)
 			return 1
 		}
-		if err := serve(cfg, *cfgPath); err != nil {
+		if err := serve(cfg, *cfgPath, *resources); err != nil {
 			slog.Error("portico stopped", "err", err)
 			return 1
 		}
@@ -93,7 +108,7 @@ func newLogger(level string) *slog.Logger {
 // builtins is every built-in plugin.
 var builtins = builtin.Specs
 
-func serve(cfg *Config, cfgPath string) error {
+func serve(cfg *Config, cfgPath, resources string) error {
 	log := newLogger(cfg.Log.Level)
 	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -105,16 +120,34 @@ func serve(cfg *Config, cfgPath string) error {
 		return fmt.Errorf("config key plugins: %w", err)
 	}
 
-	dbPath := filepath.Join(cfg.DataDir, "portico.db")
-	b, err := store.OpenBolt(dbPath, store.BoltOptions{})
-	if err != nil {
-		return err
+	var backend store.Backend
+	if resources != "" {
+		f, err := store.OpenFile(resources, store.FileOptions{Validate: resourceValidator(reg), Log: log.Warn})
+		if err != nil {
+			return err
+		}
+		backend = f
+	} else {
+		b, err := store.OpenBolt(filepath.Join(cfg.DataDir, "portico.db"), store.BoltOptions{})
+		if err != nil {
+			return err
+		}
+		backend = b
 	}
-	defer b.Close()
-	st := store.New(b)
-	keys, keyFile, generated, err := cfg.adminKeys()
-	if err != nil {
-		return err
+	defer backend.Close()
+	st := store.New(backend)
+	// standalone file mode has no Admin API (as APISIX's yaml data plane)
+	adminOn := resources == ""
+	var (
+		keys      []admin.Key
+		keyFile   string
+		generated bool
+	)
+	if adminOn {
+		var err error
+		if keys, keyFile, generated, err = cfg.adminKeys(); err != nil {
+			return err
+		}
 	}
 
 	px := proxy.NewServer(log.With("component", "proxy"))
@@ -171,24 +204,34 @@ func serve(cfg *Config, cfgPath string) error {
 	if err != nil {
 		return fmt.Errorf("proxy listener: %w", err)
 	}
-	al, err := net.Listen("tcp", cfg.Admin.Listen)
-	if err != nil {
-		pl.Close()
-		return fmt.Errorf("admin listener: %w", err)
+	var al net.Listener
+	adminAddr := "off"
+	if adminOn {
+		if al, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
+			pl.Close()
+			return fmt.Errorf("admin listener: %w", err)
+		}
+		adminAddr = al.Addr().String()
 	}
 	sl, err := net.Listen("tcp", cfg.Status.Listen)
 	if err != nil {
 		pl.Close()
-		al.Close()
+		if al != nil {
+			al.Close()
+		}
 		return fmt.Errorf("status listener: %w", err)
 	}
 	errs := make(chan error, 3)
 	go func() { errs <- proxySrv.Serve(pl) }()
-	go func() { errs <- adminSrv.Serve(al) }()
+	if al != nil {
+		go func() { errs <- adminSrv.Serve(al) }()
+	}
 	go func() { errs <- statusSrv.Serve(sl) }()
 
-	attrs := []any{"version", version, "proxy", pl.Addr().String(), "admin", al.Addr().String(), "status", sl.Addr().String(), "data_dir", cfg.DataDir, "revision", st.Revision()}
+	attrs := []any{"version", version, "proxy", pl.Addr().String(), "admin", adminAddr, "status", sl.Addr().String(), "data_dir", cfg.DataDir, "revision", st.Revision()}
 	switch {
+	case !adminOn:
+		attrs = append(attrs, "resources", resources)
 	case generated:
 		attrs = append(attrs, "admin_key_file", keyFile, "admin_key", "generated on first start; read it from the file")
 	case keyFile != "":

@@ -74,6 +74,7 @@ type Portico struct {
 	ProxyURL, AdminURL, StatusURL string
 	Client             *http.Client
 
+	args []string
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	logs *bytes.Buffer
@@ -88,6 +89,8 @@ type Options struct {
 	DataDir string
 	// Env adds environment variables.
 	Env []string
+	// Args are appended to `portico run -c <config>` (e.g. "--resources", path).
+	Args []string
 	// AdminConfig is YAML added inside the admin: block, one key a line, without
 	// indentation ("allow: [10.0.0.0/8]\nmax_body: 1024"); ExtraConfig cannot hold these
 	// because admin: is already defined.
@@ -118,6 +121,7 @@ func Start(t testing.TB, opts ...Options) *Portico {
 	if err := os.WriteFile(p.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	p.args = o.Args
 	p.start(bin, o.Env)
 	t.Cleanup(func() {
 		p.Stop()
@@ -132,7 +136,7 @@ var startedLine = regexp.MustCompile(`msg="portico started".* proxy=(\S+) admin=
 
 func (p *Portico) start(bin string, env []string) {
 	p.t.Helper()
-	cmd := exec.Command(bin, "run", "-c", p.Config)
+	cmd := exec.Command(bin, append([]string{"run", "-c", p.Config}, p.args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
