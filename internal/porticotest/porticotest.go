@@ -72,7 +72,7 @@ type Portico struct {
 	Key     string // the admin key
 	// ProxyURL, AdminURL and StatusURL are "http://127.0.0.1:port".
 	ProxyURL, AdminURL, StatusURL string
-	Client             *http.Client
+	Client                        *http.Client
 
 	args []string
 	mu   sync.Mutex
