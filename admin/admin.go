@@ -86,6 +86,8 @@ func New(opts Options) *Server {
 	a.HandleFunc("/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
 	a.HandleFunc("/schema/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
 	a.HandleFunc("/explain", s.explain).Methods(http.MethodPost)
+	a.HandleFunc("/consumers/{user}/credentials", s.credentials)
+	a.HandleFunc("/consumers/{user}/credentials/{cid}", s.credentials)
 	a.HandleFunc("/revisions", s.revisions).Methods(http.MethodGet)
 	a.HandleFunc("/revisions/{rev:[0-9]+}", s.revision).Methods(http.MethodGet)
 	a.HandleFunc("/revisions/{rev:[0-9]+}/rollback", s.rollback).Methods(http.MethodPost)
@@ -236,6 +238,8 @@ func statusOf(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.As(err, new(*badRequest)):
 		return http.StatusBadRequest
+	case errors.As(err, new(*notFound)):
+		return http.StatusNotFound
 	}
 	return http.StatusInternalServerError
 }
@@ -250,6 +254,9 @@ func bad(format string, args ...any) error { return &badRequest{msg: fmt.Sprintf
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	switch {
+	case status == http.StatusNotFound && errors.As(err, new(*notFound)):
+		writeError(w, status, err.Error())
+		return
 	case status == http.StatusNotFound:
 		writeJSON(w, status, map[string]string{"message": "Key not found"})
 		return

@@ -66,6 +66,16 @@ func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.R
 		if err := s.opts.Registry.DecodeAllConsumer(v.Plugins); err != nil {
 			return bad("invalid plugins configuration: %v", err)
 		}
+		if err := s.uniqueCredentials(rd, k, id, value); err != nil {
+			return err
+		}
+	case *store.Credential:
+		if err := s.validateCredential(rd, id, v); err != nil {
+			return err
+		}
+		if err := s.uniqueCredentials(rd, k, id, value); err != nil {
+			return err
+		}
 	case *store.ConsumerGroup:
 		if err := checkPlugins(v.Plugins); err != nil {
 			return err

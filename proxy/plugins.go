@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/portico-gw/portico/plugins"
@@ -124,7 +125,33 @@ func buildPluginState(reg *plugins.Registry, items map[store.Kind][]store.Item, 
 		}
 		consumers = append(consumers, cons)
 	}
-	cs, err := plugins.NewConsumerSet(reg, consumers, nil)
+	byName := map[string]*plugins.Consumer{}
+	for _, c := range consumers {
+		byName[c.Username] = c
+	}
+	var creds []plugins.AuthEntryNamed
+	for _, it := range items[store.KindCredential] {
+		cr, err := store.Decode[store.Credential](it.Value)
+		if err != nil {
+			log.Error("skip credential", "credential", it.ID, "err", err)
+			continue
+		}
+		user, cid, _ := strings.Cut(it.ID, "/")
+		cons := byName[user]
+		if cons == nil {
+			log.Error("skip credential of a missing consumer", "credential", it.ID)
+			continue
+		}
+		for n, raw := range cr.Plugins {
+			d, err := reg.DecodeConsumer(n, raw)
+			if err != nil || d.Config == nil {
+				log.Error("skip credential", "credential", it.ID, "plugin", n, "err", err)
+				continue
+			}
+			creds = append(creds, plugins.AuthEntryNamed{Plugin: n, AuthEntry: plugins.AuthEntry{Consumer: cons, Config: d.Config, CredentialID: cid}})
+		}
+	}
+	cs, err := plugins.NewConsumerSet(reg, consumers, creds)
 	if err != nil {
 		log.Error("some consumers not indexed", "err", err)
 	}

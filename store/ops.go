@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -276,8 +277,24 @@ func (s *Store) Delete(ctx context.Context, k Kind, id string, check Check) (it 
 				return err
 			}
 		}
-		it, err = tx.Delete(k, id)
-		return err
+		if it, err = tx.Delete(k, id); err != nil {
+			return err
+		}
+		if k == KindConsumer {
+			// a consumer's credentials go with it, as in APISIX
+			creds, err := tx.List(KindCredential)
+			if err != nil {
+				return err
+			}
+			for _, c := range creds {
+				if strings.HasPrefix(c.ID, id+"/") {
+					if _, err := tx.Delete(KindCredential, c.ID); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		return nil
 	})
 	return it, err
 }

@@ -274,6 +274,23 @@ type ConsumerGroup struct {
 	Plugins Plugins `json:"plugins"`
 }
 
+// Credential is one auth plugin config of a consumer, kept apart from the consumer.
+type Credential struct {
+	Meta
+	Plugins Plugins `json:"plugins"`
+}
+
+// Validate checks the credential's schema: exactly one plugin.
+func (c *Credential) Validate() error {
+	if err := checkMeta(&c.Meta); err != nil {
+		return err
+	}
+	if len(c.Plugins) != 1 {
+		return errors.New(`property "plugins" validation failed: expect object to have exactly 1 property`)
+	}
+	return nil
+}
+
 // PluginConfig is a reusable set of plugins a route names with plugin_config_id.
 type PluginConfig struct {
 	Meta
@@ -665,6 +682,8 @@ func DecodeKind(k Kind, raw json.RawMessage) (any, error) {
 		v, err = decodeAs[GlobalRule](raw)
 	case KindSSL:
 		v, err = decodeAs[SSL](raw)
+	case KindCredential:
+		v, err = decodeAs[Credential](raw)
 	case KindPluginMetadata, KindWasmModule:
 		var m map[string]any
 		if err := json.Unmarshal(raw, &m); err != nil || m == nil {

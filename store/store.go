@@ -24,12 +24,15 @@ const (
 	KindPluginMetadata Kind = "plugin_metadata"
 	KindSSL            Kind = "ssls"
 	KindWasmModule     Kind = "wasm_modules"
+	// KindCredential items are ids "<username>/<credential id>", kept under the
+	// consumer's key as APISIX does: /apisix/consumers/<username>/credentials/<id>.
+	KindCredential Kind = "credentials"
 )
 
 // Kinds lists every kind, in the order a snapshot is built (referenced kinds first).
 var Kinds = []Kind{
 	KindUpstream, KindService, KindPluginConfig, KindConsumerGroup, KindConsumer,
-	KindGlobalRule, KindPluginMetadata, KindSSL, KindWasmModule, KindRoute,
+	KindGlobalRule, KindPluginMetadata, KindSSL, KindWasmModule, KindRoute, KindCredential,
 }
 
 // Known reports whether k is one of Kinds.
@@ -55,7 +58,16 @@ func (k Kind) Singular() string {
 }
 
 // Key is the APISIX key of an item, "/apisix/routes/1".
-func Key(k Kind, id string) string { return "/apisix/" + string(k) + "/" + id }
+func Key(k Kind, id string) string {
+	if k == KindCredential {
+		user, cid, _ := strings.Cut(id, "/")
+		return "/apisix/consumers/" + user + "/credentials/" + cid
+	}
+	return "/apisix/" + string(k) + "/" + id
+}
+
+// CredentialID joins a consumer's username and a credential id into a credential's id.
+func CredentialID(username, id string) string { return username + "/" + id }
 
 // Sentinel errors; the Admin API maps them to statuses with errors.Is.
 var (
@@ -159,6 +171,13 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // ValidID checks an id against APISIX's id rule; ".." is refused too so an id can never
 // read as a path step.
 func ValidID(id string) error {
+	if user, cid, ok := strings.Cut(id, "/"); ok {
+		// a credential: both parts follow the rule
+		if err := ValidID(user); err != nil {
+			return err
+		}
+		return ValidID(cid)
+	}
 	if !idPattern.MatchString(id) || strings.Contains(id, "..") {
 		return fmt.Errorf("invalid id %q: want 1 to 64 characters of [A-Za-z0-9._-], without \"..\"", id)
 	}
