@@ -66,6 +66,21 @@ func Key(k Kind, id string) string {
 	return "/apisix/" + string(k) + "/" + id
 }
 
+// validKindID checks an id of kind k: a credential's two parts each follow ValidID.
+func validKindID(k Kind, id string) error {
+	if k == KindCredential {
+		user, cid, ok := strings.Cut(id, "/")
+		if !ok {
+			return fmt.Errorf("invalid credential id %q: want <username>/<id>", id)
+		}
+		if err := ValidID(user); err != nil {
+			return err
+		}
+		return ValidID(cid)
+	}
+	return ValidID(id)
+}
+
 // CredentialID joins a consumer's username and a credential id into a credential's id.
 func CredentialID(username, id string) string { return username + "/" + id }
 
@@ -171,13 +186,6 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 // ValidID checks an id against APISIX's id rule; ".." is refused too so an id can never
 // read as a path step.
 func ValidID(id string) error {
-	if user, cid, ok := strings.Cut(id, "/"); ok {
-		// a credential: both parts follow the rule
-		if err := ValidID(user); err != nil {
-			return err
-		}
-		return ValidID(cid)
-	}
 	if !idPattern.MatchString(id) || strings.Contains(id, "..") {
 		return fmt.Errorf("invalid id %q: want 1 to 64 characters of [A-Za-z0-9._-], without \"..\"", id)
 	}

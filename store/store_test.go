@@ -12,6 +12,54 @@ import (
 	"time"
 )
 
+// testStore is a Store on one backend plus what the backend-independent tests need.
+type testStore struct {
+	*Store
+	// compact makes the revisions below rev unavailable to watchers.
+	compact func(t *testing.T, rev int64)
+	// reopen closes the backend and opens it again on the same data.
+	reopen func(t *testing.T) *Store
+}
+
+// eachBackend runs the same behavioural test on bbolt and on a real etcd.
+func eachBackend(t *testing.T, fn func(t *testing.T, s *testStore)) {
+	t.Run("bbolt", func(t *testing.T) {
+		// LogLimit 5: the change log forgets old revisions by itself
+		s, path := openTest(t, BoltOptions{LogLimit: 5})
+		fn(t, &testStore{
+			Store:   s,
+			compact: func(*testing.T, int64) {},
+			reopen: func(t *testing.T) *Store {
+				s.Close()
+				b, err := OpenBolt(path, BoltOptions{LogLimit: 5})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { b.Close() })
+				return New(b)
+			},
+		})
+	})
+	t.Run("etcd", func(t *testing.T) {
+		srv := startEtcd(t)
+		e := srv.open(t, "")
+		s := New(e)
+		s.Now = func() time.Time { return time.Unix(1700000000, 0) }
+		fn(t, &testStore{
+			Store: s,
+			compact: func(t *testing.T, rev int64) {
+				if _, err := e.Client().Compact(context.Background(), rev); err != nil {
+					t.Fatal(err)
+				}
+			},
+			reopen: func(t *testing.T) *Store {
+				e.Close()
+				return New(srv.open(t, ""))
+			},
+		})
+	})
+}
+
 func openTest(t *testing.T, opts BoltOptions) (*Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "portico.db")
@@ -34,15 +82,17 @@ func field(t *testing.T, v json.RawMessage, name string) any {
 	return m[name]
 }
 
-func TestPutKeepsCreateTime(t *testing.T) {
-	s, _ := openTest(t, BoltOptions{})
+func TestPutKeepsCreateTime(t *testing.T) { eachBackend(t, testPutKeepsCreateTime) }
+
+func testPutKeepsCreateTime(t *testing.T, s *testStore) {
 	ctx := context.Background()
+	base := s.Revision()
 	it, created, err := s.Put(ctx, KindRoute, "1", json.RawMessage(`{"id":"1","uri":"/a"}`), nil)
 	if err != nil || !created {
 		t.Fatalf("first put: created=%v err=%v", created, err)
 	}
-	if it.CreatedIndex != 1 || it.ModifiedIndex != 1 {
-		t.Errorf("indexes = %d/%d, want 1/1", it.CreatedIndex, it.ModifiedIndex)
+	if it.CreatedIndex != base+1 || it.ModifiedIndex != base+1 {
+		t.Errorf("indexes = %d/%d, want %d/%d", it.CreatedIndex, it.ModifiedIndex, base+1, base+1)
 	}
 	s.Now = func() time.Time { return time.Unix(1700000100, 0) }
 	it, created, err = s.Put(ctx, KindRoute, "1", json.RawMessage(`{"id":"1","uri":"/b"}`), nil)
@@ -52,12 +102,16 @@ func TestPutKeepsCreateTime(t *testing.T) {
 	if ct, ut := field(t, it.Value, "create_time"), field(t, it.Value, "update_time"); ct != 1700000000.0 || ut != 1700000100.0 {
 		t.Errorf("times = %v/%v, want create kept and update new", ct, ut)
 	}
-	if it.CreatedIndex != 1 || it.ModifiedIndex != 2 {
-		t.Errorf("indexes = %d/%d, want 1/2", it.CreatedIndex, it.ModifiedIndex)
+	if it.CreatedIndex != base+1 || it.ModifiedIndex != base+2 {
+		t.Errorf("indexes = %d/%d, want %d/%d", it.CreatedIndex, it.ModifiedIndex, base+1, base+2)
 	}
 	got, err := s.Get(ctx, KindRoute, "1")
 	if err != nil || field(t, got.Value, "uri") != "/b" {
 		t.Errorf("get = %s, %v", got.Value, err)
+	}
+	if got.CreatedIndex != base+1 || got.ModifiedIndex != base+2 || s.Revision() != base+2 {
+		t.Errorf("stored indexes = %d/%d, revision %d; want %d/%d, %d",
+			got.CreatedIndex, got.ModifiedIndex, s.Revision(), base+1, base+2, base+2)
 	}
 	if _, err := s.Get(ctx, KindRoute, "2"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("get missing: %v, want ErrNotFound", err)
@@ -65,7 +119,10 @@ func TestPutKeepsCreateTime(t *testing.T) {
 }
 
 func TestCreateIDsUniqueUnderParallelWriters(t *testing.T) {
-	s, _ := openTest(t, BoltOptions{})
+	eachBackend(t, testCreateIDsUniqueUnderParallelWriters)
+}
+
+func testCreateIDsUniqueUnderParallelWriters(t *testing.T, s *testStore) {
 	var (
 		mu  sync.Mutex
 		ids = map[string]bool{}
@@ -100,8 +157,9 @@ func TestCreateIDsUniqueUnderParallelWriters(t *testing.T) {
 	}
 }
 
-func TestPatchAndDelete(t *testing.T) {
-	s, _ := openTest(t, BoltOptions{})
+func TestPatchAndDelete(t *testing.T) { eachBackend(t, testPatchAndDelete) }
+
+func testPatchAndDelete(t *testing.T, s *testStore) {
 	ctx := context.Background()
 	s.Put(ctx, KindService, "s1", json.RawMessage(`{"id":"s1","name":"a"}`), nil)
 	it, err := s.Patch(ctx, KindService, "s1", func(_ Reader, old Item) (json.RawMessage, bool, error) {
@@ -135,8 +193,9 @@ func TestPatchAndDelete(t *testing.T) {
 	}
 }
 
-func TestListFiltersAndPaging(t *testing.T) {
-	s, _ := openTest(t, BoltOptions{})
+func TestListFiltersAndPaging(t *testing.T) { eachBackend(t, testListFiltersAndPaging) }
+
+func testListFiltersAndPaging(t *testing.T, s *testStore) {
 	ctx := context.Background()
 	for i := 1; i <= 25; i++ {
 		v := fmt.Sprintf(`{"id":"%d","name":"r%d","uri":"/p/%d","labels":{"env":"x"},"service_id":"s%d"}`, i, i, i, i%2)
@@ -180,11 +239,13 @@ func TestListFiltersAndPaging(t *testing.T) {
 	}
 }
 
-func TestWatchAndCompaction(t *testing.T) {
-	s, _ := openTest(t, BoltOptions{LogLimit: 5})
+func TestWatchAndCompaction(t *testing.T) { eachBackend(t, testWatchAndCompaction) }
+
+func testWatchAndCompaction(t *testing.T, s *testStore) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	w := s.Watch(ctx, 0)
+	base := s.Revision()
+	w := s.Watch(ctx, base)
 	for i := 1; i <= 3; i++ {
 		s.Put(ctx, KindRoute, fmt.Sprint(i), json.RawMessage(`{"uri":"/"}`), nil)
 	}
@@ -198,7 +259,7 @@ func TestWatchAndCompaction(t *testing.T) {
 				t.Fatal(resp.Err)
 			}
 			for _, e := range resp.Events {
-				got = append(got, fmt.Sprintf("%s %s@%d", e.Type, e.Item.ID, e.Item.ModifiedIndex))
+				got = append(got, fmt.Sprintf("%s %s@%d", e.Type, e.Item.ID, e.Item.ModifiedIndex-base))
 			}
 		case <-deadline:
 			t.Fatalf("watch saw only %v", got)
@@ -211,7 +272,8 @@ func TestWatchAndCompaction(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		s.Put(ctx, KindRoute, "x", json.RawMessage(`{"uri":"/"}`), nil)
 	}
-	resp := <-s.Watch(ctx, 1)
+	s.compact(t, s.Revision()-2)
+	resp := <-s.Watch(ctx, base)
 	if !errors.Is(resp.Err, ErrCompacted) {
 		t.Errorf("watch from a pruned revision: %+v, want ErrCompacted", resp)
 	}
@@ -221,24 +283,16 @@ func TestWatchAndCompaction(t *testing.T) {
 	}
 }
 
-func TestReopenKeepsEverything(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "p.db")
-	b, err := OpenBolt(path, BoltOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := New(b)
+func TestReopenKeepsEverything(t *testing.T) { eachBackend(t, testReopenKeepsEverything) }
+
+func testReopenKeepsEverything(t *testing.T, ts *testStore) {
+	s := ts.Store
 	s.Put(context.Background(), KindRoute, "1", json.RawMessage(`{"uri":"/"}`), nil)
 	it, _ := s.Create(context.Background(), KindRoute, json.RawMessage(`{"uri":"/"}`), nil)
-	b.Close()
-	b, err = OpenBolt(path, BoltOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	s = New(b)
-	if s.Revision() != 2 {
-		t.Errorf("revision after reopen = %d, want 2", s.Revision())
+	rev := s.Revision()
+	s = ts.reopen(t)
+	if s.Revision() != rev {
+		t.Errorf("revision after reopen = %d, want %d", s.Revision(), rev)
 	}
 	if _, err := s.Get(context.Background(), KindRoute, it.ID); err != nil {
 		t.Errorf("created item lost: %v", err)
@@ -262,8 +316,9 @@ func TestValidID(t *testing.T) {
 
 // TestDryRunStoresNothing: a Check returning ErrDryRun has every write answered with
 // what it would store and rolled back.
-func TestDryRunStoresNothing(t *testing.T) {
-	s, _ := openTest(t, BoltOptions{})
+func TestDryRunStoresNothing(t *testing.T) { eachBackend(t, testDryRunStoresNothing) }
+
+func testDryRunStoresNothing(t *testing.T, s *testStore) {
 	ctx := context.Background()
 	dry := func(Reader) error { return ErrDryRun }
 	if _, _, err := s.Put(ctx, KindRoute, "1", json.RawMessage(`{"id":"1","uri":"/a"}`), nil); err != nil {
@@ -297,11 +352,19 @@ func TestDryRunStoresNothing(t *testing.T) {
 		t.Errorf("dry Delete: %v", err)
 	}
 
-	if got := s.Revision(); got != rev {
-		t.Errorf("revision = %d after dry runs, want %d", got, rev)
+	// no item changed: the first change after the dry runs is the next real write
+	// (etcd's revision itself moves: the dry Create used up a gen_id revision)
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	w := s.Watch(wctx, rev)
+	if _, _, err := s.Put(ctx, KindRoute, "after", json.RawMessage(`{"uri":"/z"}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	if resp := <-w; resp.Err != nil || len(resp.Events) == 0 || resp.Events[0].Item.ID != "after" {
+		t.Errorf("first change after the dry runs = %+v, want the put of route after", resp)
 	}
 	items, _, err := s.List(ctx, KindRoute, Query{})
-	if err != nil || len(items) != 1 || field(t, items[0].Value, "uri") != "/a" {
-		t.Errorf("after dry runs: %v %v, want only route 1 unchanged", items, err)
+	if err != nil || len(items) != 2 || items[0].ID != "1" || field(t, items[0].Value, "uri") != "/a" {
+		t.Errorf("after dry runs: %v %v, want route 1 unchanged and route after", items, err)
 	}
 }
