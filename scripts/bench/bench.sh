@@ -1,0 +1,651 @@
+#!/usr/bin/env bash
+# `task bench`: Portico against nginx, HAProxy and Caddy on the same machine, same upstream,
+# same load generator, one proxy core each; then Portico with 10 000 routes.
+#
+#   proxy under test      taskset -c $BENCH_PROXY_CPU (0), one worker/thread/GOMAXPROCS=1
+#   upstream + wrk        taskset -c $BENCH_LOAD_CPU (1); the upstream is scripts/bench/upstream
+#                         (1 KiB body, keep-alive)
+#   load                  wrk -t1 -c$BENCH_CONNECTIONS -d${BENCH_DURATION}s --latency,
+#                         after a ${BENCH_WARMUP}s warm-up, $BENCH_RUNS runs per row; the
+#                         table shows the median of the runs
+#   listeners             127.0.0.1 only, on free ports picked at random in 20000-32767
+#
+# Output: a table on stdout, bench/results.json, bench/results.svg, bench/results.md.
+#
+# Environment (all optional):
+#   BENCH_RUNS=3 BENCH_DURATION=10 BENCH_WARMUP=2 BENCH_CONNECTIONS=50 BENCH_ROUTES=10000
+#   BENCH_PROXY_CPU=0 BENCH_LOAD_CPU=1 BENCH_OUT=bench
+#   BENCH_MAX_OTHER=15 BENCH_RETRIES=3 BENCH_QUIET_WAIT=60
+#                                on a shared machine: before each run wait up to QUIET_WAIT s
+#                                until other processes use < MAX_OTHER % of a core; a run during
+#                                which they used more is discarded and repeated (RETRIES per
+#                                row); the "other load" column shows what remained
+#   BENCH_ONLY="nginx portico"   run only these rows (ids as in ROWS below; "scale" for the
+#                                10 000-route part); the results files are still written
+#   BENCH_PERF=1                 also record a `perf` CPU profile of Portico (no plugin row)
+#                                and print its top functions (needs perf)
+#   BENCH_PORTICO=PATH           use this Portico binary instead of building ./cmd/portico
+#   BENCH_KEEP=1                 keep the work directory (configs, logs, wrk output)
+#
+# Adding a row: write one function row_<id> that starts the proxy (start_bg), calls
+# `measure <id> "<label>" <url> <pid>` (or `skip_row <id> "<label>" "<why>"`) and stops the
+# proxy (stop_pid); then add <id> to ROWS.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+ROOT=$PWD
+
+RUNS=${BENCH_RUNS:-3}
+DURATION=${BENCH_DURATION:-10}
+WARMUP=${BENCH_WARMUP:-2}
+CONNS=${BENCH_CONNECTIONS:-50}
+ROUTES=${BENCH_ROUTES:-10000}
+PROXY_CPU=${BENCH_PROXY_CPU:-0}
+LOAD_CPU=${BENCH_LOAD_CPU:-1}
+OUT=${BENCH_OUT:-$ROOT/bench}
+ONLY=${BENCH_ONLY:-}
+MAX_OTHER=${BENCH_MAX_OTHER:-15}     # % of a core other processes may use during a run
+RETRIES=${BENCH_RETRIES:-3}          # disturbed runs repeated per row, at most
+QUIET_WAIT=${BENCH_QUIET_WAIT:-60}   # s to wait for a quiet machine before a run, at most
+ADMIN_KEY="bench-admin-key-$RANDOM$RANDOM"
+
+# The order rows are run and shown in. "direct" is the ceiling: wrk straight to the upstream.
+ROWS=(
+  direct
+  nginx
+  haproxy
+  caddy
+  portico
+  portico_limit_count_prometheus # placeholder until limit-count and prometheus exist
+  portico_wasm_pre_function      # placeholder until the wasm plugin runtime exists
+  portico_ext_plugin_pre_req     # placeholder until ext-plugin-pre-req exists
+  scale                          # Portico with $ROUTES routes (several rows + metrics)
+)
+
+log() { printf '[bench %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# ---------------------------------------------------------------- environment, deps, builds
+
+if [ "$(nproc)" -lt 2 ]; then
+  log "warning: only $(nproc) CPU; proxy, upstream and wrk all share CPU 0"
+  PROXY_CPU=0 LOAD_CPU=0
+fi
+
+# shellcheck disable=SC2086 # a list of package names
+bash "$ROOT/scripts/deps.sh" ${BENCH_PACKAGES:-wrk nginx-light haproxy caddy}
+for b in wrk nginx haproxy caddy taskset curl; do
+  command -v "$b" >/dev/null || die "$b not found after installing dependencies"
+done
+
+LOAD_START=$(cut -d" " -f1-3 /proc/loadavg)
+if awk -v l="${LOAD_START%% *}" 'BEGIN{exit !(l > 0.5)}'; then
+  log "warning: load average is $LOAD_START before starting; other work on this machine skews the numbers"
+fi
+
+WORK=$(mktemp -d /tmp/portico-bench.XXXXXX)
+BIN=$WORK/bin
+mkdir -p "$BIN" "$OUT"
+log "work directory $WORK"
+log "building portico and the helpers"
+if [ -n "${BENCH_PORTICO:-}" ]; then
+  PORTICO=$(realpath "$BENCH_PORTICO") # a prebuilt binary
+else
+  go build -o "$ROOT/bin/portico" ./cmd/portico
+  PORTICO=$ROOT/bin/portico
+fi
+for h in upstream admin chart; do
+  go build -o "$BIN/$h" "./scripts/bench/$h"
+done
+
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do
+    kill "$p" 2>/dev/null || true
+  done
+  for p in "${PIDS[@]}"; do
+    wait "$p" 2>/dev/null || true
+  done
+  if [ -n "${BENCH_KEEP:-}" ]; then
+    log "kept $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- process and port helpers
+
+USED_PORTS=" "
+# free_port VAR: a port on 127.0.0.1 nothing listens on (below the ephemeral range, so wrk's
+# and the proxies' outgoing connections cannot take it).
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 12768))
+    [[ $USED_PORTS == *" $p "* ]] && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      USED_PORTS+="$p "
+      printf -v "$1" '%s' "$p"
+      return
+    fi
+  done
+}
+
+wait_port() { # wait_port PORT [SECONDS]
+  local i
+  for ((i = 0; i < ${2:-15} * 20; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+# start_bg NAME CMD...: runs CMD in the background (output in $WORK/NAME.log); sets PID.
+start_bg() {
+  local name=$1
+  shift
+  "$@" >"$WORK/$name.log" 2>&1 &
+  PID=$!
+  PIDS+=("$PID")
+}
+
+stop_pid() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# tree PID: PID and its children (nginx's master and worker); bash builtins only, so that
+# sampling under load costs no forks.
+tree() {
+  local f kids
+  TREE=("$1")
+  for f in /proc/"$1"/task/*/children; do
+    [ -r "$f" ] || continue
+    read -r -a kids <"$f" 2>/dev/null || true
+    TREE+=("${kids[@]}")
+  done
+}
+
+rss_kb() { # summed VmRSS of PID and its children, in KiB
+  local p k v _ sum=0
+  tree "$1"
+  for p in "${TREE[@]}"; do
+    while read -r k v _; do
+      [ "$k" = VmRSS: ] && { sum=$((sum + v)); break; }
+    done <"/proc/$p/status" 2>/dev/null || true
+  done
+  echo "$sum"
+}
+
+cpu_ticks() { # summed utime+stime of PID and its children, in clock ticks
+  local p line f sum=0
+  tree "$1"
+  for p in "${TREE[@]}"; do
+    read -r line <"/proc/$p/stat" 2>/dev/null || continue
+    read -r -a f <<<"${line##*) }"
+    sum=$((sum + f[11] + f[12]))
+  done
+  echo "$sum"
+}
+HZ=$(getconf CLK_TCK)
+
+# busy_ticks: user+nice+system ticks of all CPUs together (/proc/stat), for the "other load"
+# estimate: what the machine ran besides the proxy, the upstream and wrk.
+busy_ticks() {
+  local c u n s rest
+  read -r c u n s rest </proc/stat
+  echo $((u + n + s))
+}
+
+# child_ticks VAR: CPU time of the children this shell has waited for (wrk), in ticks. `times`
+# must run in this shell (not in $(...)), so it writes to a file.
+child_ticks() {
+  times >"$WORK/times"
+  printf -v "$1" '%s' "$(awk -v hz="$HZ" 'NR == 2 {
+    t = 0
+    for (i = 1; i <= 2; i++) { split($i, p, "m"); sub(/s$/, "", p[2]); t += p[1] * 60 + p[2] }
+    printf "%d\n", t * hz }' "$WORK/times")"
+}
+
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {
+    if (NR == 0) print 0; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
+
+# wrk_ms FILE PCT: a latency percentile from wrk --latency output, in ms.
+wrk_ms() {
+  awk -v pct="$2%" '$1 == pct {
+    v = $2; m = 1
+    if (v ~ /us$/) { m = 0.001; sub(/us$/, "", v) }
+    else if (v ~ /ms$/) { sub(/ms$/, "", v) }
+    else if (v ~ /m$/) { m = 60000; sub(/m$/, "", v) }
+    else if (v ~ /s$/) { m = 1000; sub(/s$/, "", v) }
+    printf "%.3f\n", v * m }' "$1"
+}
+
+# wait_quiet: before a run, wait (up to QUIET_WAIT s) until the rest of the machine uses less
+# than MAX_OTHER % of a core, sampled over 1 s while the proxy is idle.
+wait_quiet() {
+  local b0 b1 busy waited=0
+  while :; do
+    b0=$(busy_ticks)
+    sleep 1
+    b1=$(busy_ticks)
+    busy=$(((b1 - b0) * 100 / HZ))
+    [ "$busy" -gt "$MAX_OTHER" ] || return 0
+    [ "$waited" -gt 0 ] || log "  waiting for a quiet machine (others use $busy % of a core)"
+    waited=$((waited + 1))
+    if [ "$waited" -ge "$QUIET_WAIT" ]; then
+      log "  still busy after ${QUIET_WAIT}s ($busy %); running anyway"
+      return 0
+    fi
+  done
+}
+
+# ---------------------------------------------------------------- measuring
+
+ROWS_TSV=$WORK/rows.tsv
+SCALE_TSV=$WORK/scale.tsv
+: >"$ROWS_TSV"
+: >"$SCALE_TSV"
+
+# check_url URL: one request must answer 200 with the upstream's 1 KiB body.
+check_url() {
+  local got
+  got=$(curl -s -o /dev/null -w '%{http_code} %{size_download}' "$1" || true)
+  [ "$got" = "200 1024" ] || { log "check $1: got '$got', want '200 1024'"; return 1; }
+}
+
+# measure ID LABEL URL PID: warm-up, then $RUNS wrk runs; appends the medians to rows.tsv.
+# PID is the proxy (its children count too) for RSS and CPU.
+measure() {
+  local id=$1 label=$2 url=$3 pid=$4 r f rps=() p50=() p99=() cpu=() other=() errs=0 t0 t1 sampler
+  local b0 b1 u0 u1 w0 w1 e0 e1 el
+  check_url "$url" || { skip_row "$id" "$label" "failed: $url did not answer 200 with 1 KiB"; return 0; }
+  log "$label: warm-up ${WARMUP}s, then $RUNS x ${DURATION}s ($url)"
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null
+  local rss_rest
+  rss_rest=$(rss_kb "$pid")
+  (while :; do rss_kb "$pid"; sleep 0.25; done) >"$WORK/$id.rss" 2>/dev/null &
+  sampler=$!
+  PIDS+=("$sampler")
+  local retries=$RETRIES discarded=0 o
+  r=0
+  while [ "${#rps[@]}" -lt "$RUNS" ]; do
+    r=$((r + 1))
+    f=$WORK/$id.wrk.$r
+    wait_quiet
+    t0=$(cpu_ticks "$pid") u0=$(cpu_ticks "$UP_PID") b0=$(busy_ticks)
+    child_ticks w0
+    e0=$EPOCHREALTIME
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$f"
+    e1=$EPOCHREALTIME
+    b1=$(busy_ticks) t1=$(cpu_ticks "$pid") u1=$(cpu_ticks "$UP_PID")
+    child_ticks w1
+    [ "$pid" != "$UP_PID" ] || u1=$u0 # the direct row: the upstream is the "proxy"
+    el=$(awk -v a="$e0" -v b="$e1" 'BEGIN{print b - a}') # wrk's real run time, s
+    o=$(awk -v d="$((b1 - b0 - (t1 - t0) - (u1 - u0) - (w1 - w0)))" -v hz="$HZ" -v s="$el" 'BEGIN{v = 100 * d / hz / s; printf "%.0f", v < 0 ? 0 : v}')
+    if [ "$o" -gt "$MAX_OTHER" ] && [ "$retries" -gt 0 ]; then
+      retries=$((retries - 1)) discarded=$((discarded + 1))
+      log "  run $r discarded: other processes used $o % of a core meanwhile ($(awk '/^Requests\/sec:/{print $2}' "$f") req/s)"
+      continue
+    fi
+    rps+=("$(awk '/^Requests\/sec:/{print $2}' "$f")")
+    p50+=("$(wrk_ms "$f" 50)")
+    p99+=("$(wrk_ms "$f" 99)")
+    cpu+=("$(awk -v d="$((t1 - t0))" -v hz="$HZ" -v s="$el" 'BEGIN{printf "%.0f", 100 * d / hz / s}')")
+    other+=("$o")
+    errs=$((errs + $(awk '/Non-2xx or 3xx responses:/{n += $NF} /Socket errors:/{gsub(/,/, ""); n += $4 + $6 + $8 + $10} END{print n + 0}' "$f")))
+    log "  run ${#rps[@]}: ${rps[-1]} req/s, p50 ${p50[-1]} ms, p99 ${p99[-1]} ms, proxy CPU ${cpu[-1]} %, other load ≈${other[-1]} % of a core"
+  done
+  kill "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
+  local rss_peak
+  rss_peak=$(sort -n "$WORK/$id.rss" | tail -1)
+  [ "$errs" -eq 0 ] || log "  warning: $errs non-2xx responses or socket errors"
+  local note=""
+  [ "$discarded" -eq 0 ] || note="$discarded disturbed runs discarded and repeated"
+  printf '%s\tok\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$label" \
+    "$(median "${rps[@]}")" "$(median "${p50[@]}")" "$(median "${p99[@]}")" \
+    "$rss_rest" "${rss_peak:-0}" "$(median "${cpu[@]}")" "$errs" \
+    "$(IFS=,; echo "${rps[*]}")" "$note" "$(median "${other[@]}")" >>"$ROWS_TSV"
+}
+
+skip_row() { # skip_row ID LABEL WHY
+  log "SKIPPED $2: $3"
+  printf '%s\tskipped\t%s\t0\t0\t0\t0\t0\t0\t0\t\t%s\t0\n' "$1" "$2" "$3" >>"$ROWS_TSV"
+}
+
+scale() { # scale KEY VALUE UNIT DESCRIPTION
+  log "  $4: $2 $3"
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$SCALE_TSV"
+}
+
+# up_or_skip ID LABEL PORT PID: waits for the proxy to listen; otherwise shows its log, records
+# the row as skipped, stops it and fails.
+up_or_skip() {
+  wait_port "$3" && return 0
+  tail -5 "$WORK/$1.log" >&2 || true
+  skip_row "$1" "$2" "failed to start (see its log)"
+  stop_pid "$4"
+  return 1
+}
+
+# ---------------------------------------------------------------- upstream
+
+free_port UP_PORT
+start_bg upstream taskset -c "$LOAD_CPU" "$BIN/upstream" -listen "127.0.0.1:$UP_PORT" -size 1024
+UP_PID=$PID
+wait_port "$UP_PORT" || die "upstream did not start"
+UP=127.0.0.1:$UP_PORT
+
+# ---------------------------------------------------------------- Portico helpers
+
+# start_portico NAME DATA_DIR [PROXY_PORT ADMIN_PORT]: writes $WORK/NAME.yaml, starts Portico
+# on the proxy CPU with GOMAXPROCS=1 and waits for "portico started". Sets PID, PPORT, APORT,
+# ADMIN (base URL), PCFG.
+start_portico() {
+  local name=$1 data=$2 i
+  PPORT=${3:-}
+  APORT=${4:-}
+  [ -n "$PPORT" ] || free_port PPORT
+  [ -n "$APORT" ] || free_port APORT
+  PCFG=$WORK/$name.yaml
+  cat >"$PCFG" <<EOF
+proxy:
+  listen: 127.0.0.1:$PPORT
+admin:
+  listen: 127.0.0.1:$APORT
+  keys:
+    - {name: bench, key: "$ADMIN_KEY", role: admin}
+data_dir: $data
+log:
+  level: ${PORTICO_LOG_LEVEL:-info}
+EOF
+  start_bg "$name" taskset -c "$PROXY_CPU" env GOMAXPROCS=1 "$PORTICO" run -c "$PCFG"
+  for ((i = 0; i < 1200; i++)); do
+    grep -q 'msg="portico started"' "$WORK/$name.log" 2>/dev/null && break
+    kill -0 "$PID" 2>/dev/null || { cat "$WORK/$name.log" >&2; die "portico ($name) exited"; }
+    sleep 0.05
+  done
+  grep -q 'msg="portico started"' "$WORK/$name.log" || die "portico ($name) did not start"
+  ADMIN=http://127.0.0.1:$APORT
+}
+
+# admin_put PATH JSON: PUT to Portico's Admin API; prints the error body and fails on non-2xx.
+admin_put() {
+  local code
+  code=$(curl -s -o "$WORK/admin.out" -w '%{http_code}' -X PUT "$ADMIN$1" \
+    -H "X-API-KEY: $ADMIN_KEY" -H 'Content-Type: application/json' -d "$2")
+  [[ $code == 2* ]] || { ADMIN_ERR="$code $(cat "$WORK/admin.out")"; return 1; }
+}
+
+# portico_startup KEY LABEL URL: restarts Portico on its config 3 times and records the
+# median time to "portico started" and to the first 200 from URL.
+portico_startup() {
+  local key=$1 label=$2 url=$3 i out s=() f=()
+  for i in 1 2 3; do
+    out=$("$BIN/admin" startup -url "$url" -- taskset -c "$PROXY_CPU" env GOMAXPROCS=1 "$PORTICO" run -c "$PCFG")
+    s+=("$(sed -n 's/^started_ms=//p' <<<"$out")")
+    f+=("$(sed -n 's/^first_200_ms=//p' <<<"$out")")
+  done
+  scale "${key}_started_ms" "$(median "${s[@]}")" ms "start-up, $label: exec to \"portico started\" (median of 3)"
+  scale "${key}_first_200_ms" "$(median "${f[@]}")" ms "start-up, $label: exec to first 200 (median of 3)"
+}
+
+# ---------------------------------------------------------------- rows
+
+row_direct() {
+  measure direct "upstream direct (no proxy)" "http://$UP/" "$UP_PID"
+}
+
+row_nginx() {
+  local port d=$WORK/nginx
+  free_port port
+  mkdir -p "$d/tmp"
+  cat >"$d/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+master_process on;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $d/tmp/body;
+  proxy_temp_path $d/tmp/proxy;
+  keepalive_requests 1000000;
+  upstream backend {
+    server $UP;
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+EOF
+  start_bg nginx taskset -c "$PROXY_CPU" nginx -e "$d/error.log" -p "$d" -c "$d/nginx.conf"
+  local pid=$PID
+  up_or_skip nginx "nginx" "$port" "$pid" || return 0
+  measure nginx "nginx $(nginx -v 2>&1 | sed 's|.*nginx/||'), 1 worker, upstream keepalive" "http://127.0.0.1:$port/" "$pid"
+  stop_pid "$pid"
+}
+
+row_haproxy() {
+  local port
+  free_port port
+  cat >"$WORK/haproxy.cfg" <<EOF
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:$port
+  default_backend be
+backend be
+  server s1 $UP
+EOF
+  start_bg haproxy taskset -c "$PROXY_CPU" haproxy -db -f "$WORK/haproxy.cfg"
+  local pid=$PID
+  up_or_skip haproxy "HAProxy" "$port" "$pid" || return 0
+  measure haproxy "HAProxy $(haproxy -v | awk 'NR==1{print $3}' | sed 's/-.*//'), nbthread 1, http-reuse always" "http://127.0.0.1:$port/" "$pid"
+  stop_pid "$pid"
+}
+
+row_caddy() {
+  local port d=$WORK/caddy
+  free_port port
+  mkdir -p "$d"
+  cat >"$d/Caddyfile" <<EOF
+{
+  admin off
+  auto_https off
+}
+http://127.0.0.1:$port {
+  reverse_proxy $UP
+}
+EOF
+  start_bg caddy taskset -c "$PROXY_CPU" env GOMAXPROCS=1 HOME="$d" XDG_DATA_HOME="$d" XDG_CONFIG_HOME="$d" \
+    caddy run --config "$d/Caddyfile" --adapter caddyfile
+  local pid=$PID
+  up_or_skip caddy "Caddy" "$port" "$pid" || return 0
+  measure caddy "Caddy $(caddy version | awk '{print $1}'), reverse_proxy, GOMAXPROCS=1" "http://127.0.0.1:$port/" "$pid"
+  stop_pid "$pid"
+}
+
+# portico_row ID LABEL PLUGINS_JSON: Portico with one route "/*" to the upstream and the given
+# plugins; skipped with a note when the Admin API refuses the route (plugin not built yet).
+portico_row() {
+  local id=$1 label=$2 plugins=$3
+  start_portico "$id" "$WORK/data-$id"
+  local pid=$PID
+  if ! admin_put /apisix/admin/routes/1 "{\"uri\":\"/*\",\"plugins\":$plugins,\"upstream\":{\"type\":\"roundrobin\",\"nodes\":{\"$UP\":1}}}"; then
+    skip_row "$id" "$label" "not built yet (Admin API: $ADMIN_ERR)"
+    stop_pid "$pid"
+    return 0
+  fi
+  measure "$id" "$label" "http://127.0.0.1:$PPORT/bench" "$pid"
+  if [ "$id" = portico ] && [ -n "${BENCH_PERF:-}" ]; then
+    portico_perf "$pid" "http://127.0.0.1:$PPORT/bench"
+  fi
+  if [ "$id" = portico ]; then
+    # The 1-route baselines for the scale metrics.
+    admin_put /apisix/admin/upstreams/bench "{\"type\":\"roundrobin\",\"nodes\":{\"$UP\":1}}" || die "$ADMIN_ERR"
+    portico_propagation one_route "1 route"
+    stop_pid "$pid"
+    portico_startup one_route "1 route stored" "http://127.0.0.1:$PPORT/bench"
+    return 0
+  fi
+  stop_pid "$pid"
+}
+
+row_portico() {
+  portico_row portico "Portico, 1 route, no plugin" '{}'
+}
+
+# PLACEHOLDER: limit-count + prometheus (APISIX's benchmark-2 configuration). Runs as soon as
+# both plugins exist; until then the Admin API refuses the route and the row is skipped.
+row_portico_limit_count_prometheus() {
+  portico_row portico_limit_count_prometheus "Portico + limit-count + prometheus" \
+    '{"limit-count":{"count":2000000000,"time_window":60,"key":"remote_addr","rejected_code":503},"prometheus":{}}'
+}
+
+# PLACEHOLDER: a Wasm plugin with a pre_function hook (proxy-wasm). Needs the wasm runtime and
+# a test module; when they exist: build the module here, list it in the node config, and call
+# portico_row with the route's plugin config.
+row_portico_wasm_pre_function() {
+  skip_row portico_wasm_pre_function "Portico + wasm pre_function" \
+    "placeholder: the wasm plugin runtime is not built yet"
+}
+
+# PLACEHOLDER: ext-plugin-pre-req to an external plugin runner over a unix socket. Needs
+# ext-plugin-pre-req and a runner (e.g. apisix-go-plugin-runner's example) started here.
+row_portico_ext_plugin_pre_req() {
+  skip_row portico_ext_plugin_pre_req "Portico + ext-plugin-pre-req" \
+    "placeholder: ext-plugin-pre-req and a plugin runner are not built yet"
+}
+
+# portico_propagation KEY LABEL: time from an Admin API write to the proxy serving it.
+portico_propagation() {
+  local out
+  out=$("$BIN/admin" propagate -admin "$ADMIN" -key "$ADMIN_KEY" -proxy "http://127.0.0.1:$PPORT" -n 20)
+  scale "${1}_write_to_served_ms" "$(sed -n 's/^median_ms=//p' <<<"$out")" ms "admin write to served, $2 (median of 20)"
+  scale "${1}_write_to_served_max_ms" "$(sed -n 's/^max_ms=//p' <<<"$out")" ms "admin write to served, $2 (max of 20)"
+}
+
+# snapshot_stats LOG MIN_ROUTES: how long Portico's snapshot rebuilds took once the router held
+# at least MIN_ROUTES routes (its debug line "snapshot installed ... took=").
+snapshot_stats() {
+  local took n
+  took=$(grep 'msg="snapshot installed"' "$1" | awk -v min="$2" '{
+      r = 0; t = ""
+      for (i = 1; i <= NF; i++) {
+        if ($i ~ /^routes=/) { r = substr($i, 8) + 0 }
+        if ($i ~ /^took=/) { t = substr($i, 6) }
+      }
+      if (r < min || t == "") next
+      m = 1
+      if (t ~ /µs$/) { m = 0.001; sub(/µs$/, "", t) }
+      else if (t ~ /us$/) { m = 0.001; sub(/us$/, "", t) }
+      else if (t ~ /ns$/) { m = 0.000001; sub(/ns$/, "", t) }
+      else if (t ~ /ms$/) { sub(/ms$/, "", t) }
+      else if (t ~ /s$/) { m = 1000; sub(/s$/, "", t) }
+      printf "%.2f\n", t * m }')
+  n=$(grep -c 'msg="snapshot installed"' "$1" || true)
+  scale snapshot_rebuilds "$n" "" "snapshot rebuilds in total (seeding + propagation writes)"
+  [ -n "$took" ] || return 0
+  # shellcheck disable=SC2086 # one number a line
+  scale snapshot_rebuild_ms "$(median $took)" ms "snapshot rebuild with ≥ $2 routes (median, from Portico's debug log)"
+}
+
+# portico_perf PID URL: a perf CPU profile of Portico under the same load (BENCH_PERF=1).
+portico_perf() {
+  command -v perf >/dev/null || { log "perf not found; no profile"; return 0; }
+  log "perf: profiling Portico for ${DURATION}s"
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$((DURATION + 2))s" "$2" >/dev/null &
+  local w=$!
+  sleep 1
+  perf record -q -F 999 -g -p "$1" -o "$WORK/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 || true
+  wait "$w" || true
+  perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' | head -40 >"$OUT/portico-perf.txt" || true
+  perf report -i "$WORK/perf.data" --children --sort symbol --stdio -g none 2>/dev/null \
+    | grep -E '^ +[0-9.]+%' | head -60 >"$OUT/portico-perf-children.txt" || true
+  log "perf: top self time (bench/portico-perf.txt):"
+  head -25 "$OUT/portico-perf.txt" >&2 || true
+}
+
+# The scale part: Portico with $ROUTES routes (half static /svcN/items, half parameterised
+# /svcN/items/:id, all on upstream "bench"), created through the Admin API.
+row_scale() {
+  local data=$WORK/data-scale out
+  PORTICO_LOG_LEVEL=debug start_portico scale "$data" # debug: "snapshot installed ... took="
+  local pid=$PID
+  scale scale_rss_empty_kb "$(rss_kb "$pid")" KiB "RSS at rest, no routes"
+  log "seeding $ROUTES routes through the Admin API (4 concurrent writers)"
+  out=$("$BIN/admin" seed -admin "$ADMIN" -key "$ADMIN_KEY" -upstream "$UP" -n "$ROUTES" -conc 4)
+  scale seed_seconds "$(sed -n 's/^seconds=//p' <<<"$out")" s "create $ROUTES routes via the Admin API"
+  scale seed_rate "$(sed -n 's/^rate=//p' <<<"$out")" "routes/s" "Admin API create rate, whole run"
+  scale seed_first_tenth_seconds "$(sed -n 's/^first_tenth_seconds=//p' <<<"$out")" s "time for the first 10 % of the routes"
+  scale seed_last_tenth_seconds "$(sed -n 's/^last_tenth_seconds=//p' <<<"$out")" s "time for the last 10 % of the routes"
+  sleep 2
+  scale scale_rss_rest_kb "$(rss_kb "$pid")" KiB "RSS at rest, $ROUTES routes"
+  portico_propagation scale "$ROUTES routes"
+  snapshot_stats "$WORK/scale.log" "$((ROUTES * 9 / 10))"
+  local last=$((ROUTES / 2 - 1)) mid=$((ROUTES / 4))
+  measure scale_static "Portico, $ROUTES routes, static /svc$last/items" "http://127.0.0.1:$PPORT/svc$last/items" "$pid"
+  measure scale_param "Portico, $ROUTES routes, param /svc$mid/items/:id" "http://127.0.0.1:$PPORT/svc$mid/items/42" "$pid"
+  stop_pid "$pid"
+  portico_startup scale "$ROUTES routes stored" "http://127.0.0.1:$PPORT/svc$last/items"
+}
+
+# ---------------------------------------------------------------- run
+
+START=$(date +%s)
+for row in "${ROWS[@]}"; do
+  if [ -n "$ONLY" ] && [[ " $ONLY " != *" $row "* ]]; then
+    continue
+  fi
+  "row_$row"
+done
+
+# ---------------------------------------------------------------- report
+
+META=$WORK/meta.tsv
+{
+  printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+  printf 'cpu\t%s\n' "$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)"
+  printf 'cores\t%s\n' "$(nproc)"
+  printf 'kernel\t%s\n' "$(uname -sr)"
+  printf 'go\t%s\n' "$(go env GOVERSION)"
+  printf 'portico\t%s\n' "$("$PORTICO" version 2>/dev/null | awk '{print $2}') $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || true)$([ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ] && echo '-dirty')"
+  printf 'wrk\t%s\n' "wrk -t1 -c$CONNS -d${DURATION}s --latency, ${WARMUP}s warm-up, median of $RUNS runs"
+  printf 'pinning\t%s\n' "proxy on CPU $PROXY_CPU; upstream and wrk on CPU $LOAD_CPU"
+  printf 'upstream\t%s\n' "scripts/bench/upstream (Go, minimal HTTP/1.1 server), 1 KiB body, keep-alive"
+  printf 'loadavg\t%s\n' "1/5/15-min load $LOAD_START before, $(cut -d" " -f1-3 /proc/loadavg) after"
+  printf 'seconds\t%s\n' "$(($(date +%s) - START))"
+} >"$META"
+
+"$BIN/chart" -rows "$ROWS_TSV" -scale "$SCALE_TSV" -meta "$META" \
+  -json "$OUT/results.json" -svg "$OUT/results.svg" -md "$OUT/results.md"
+log "wrote $OUT/results.json, $OUT/results.svg, $OUT/results.md in $(($(date +%s) - START)) s"

@@ -1,0 +1,287 @@
+// Command chart turns the TSV files scripts/bench/bench.sh collects into the benchmark's
+// outputs: results.json, an SVG bar chart (req/s per row, with p50/p99 and the ratio to
+// nginx, the date and the machine), a Markdown summary, and the same table on stdout.
+//
+//	chart -rows rows.tsv -scale scale.tsv -meta meta.tsv -json results.json -svg results.svg -md results.md
+//
+// rows.tsv: id, status (ok|skipped), label, req/s, p50 ms, p99 ms, RSS at rest KiB, peak RSS
+// KiB, proxy CPU %, errors, req/s of each run (comma separated), note, other load (CPU
+// the rest of the machine used during the runs, % of one core).
+// scale.tsv: key, value, unit, description. meta.tsv: key, value.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"html"
+	"io"
+	"log"
+	"os"
+	"strconv"
+	"strings"
+)
+
+type row struct {
+	ID          string    `json:"id"`
+	Label       string    `json:"label"`
+	Status      string    `json:"status"`
+	RPS         float64   `json:"rps"`
+	P50ms       float64   `json:"p50_ms"`
+	P99ms       float64   `json:"p99_ms"`
+	VsNginx     *float64  `json:"rps_vs_nginx,omitempty"`
+	RSSRestKiB  int64     `json:"rss_rest_kib"`
+	RSSPeakKiB  int64     `json:"rss_under_load_kib"`
+	ProxyCPUPct float64   `json:"proxy_cpu_pct"`
+	OtherPct    float64   `json:"other_load_pct_of_core"` // CPU the rest of the machine used meanwhile
+	Errors      int64     `json:"errors"`
+	RunsRPS     []float64 `json:"runs_rps"`
+	Note        string    `json:"note,omitempty"`
+}
+
+type metric struct {
+	Key         string `json:"key"`
+	Value       string `json:"value"`
+	Unit        string `json:"unit"`
+	Description string `json:"description"`
+}
+
+type kv struct{ k, v string }
+
+func main() {
+	rowsPath := flag.String("rows", "", "rows.tsv")
+	scalePath := flag.String("scale", "", "scale.tsv")
+	metaPath := flag.String("meta", "", "meta.tsv")
+	jsonOut := flag.String("json", "", "write results JSON here")
+	svgOut := flag.String("svg", "", "write the SVG chart here")
+	mdOut := flag.String("md", "", "write the Markdown summary here")
+	flag.Parse()
+
+	rows := readRows(*rowsPath)
+	var scale []metric
+	for _, f := range readTSV(*scalePath) {
+		for len(f) < 4 {
+			f = append(f, "")
+		}
+		scale = append(scale, metric{f[0], f[1], f[2], f[3]})
+	}
+	var meta []kv
+	metaMap := map[string]string{}
+	for _, f := range readTSV(*metaPath) {
+		if len(f) >= 2 {
+			meta = append(meta, kv{f[0], f[1]})
+			metaMap[f[0]] = f[1]
+		}
+	}
+
+	nginx := 0.0
+	for _, r := range rows {
+		if r.ID == "nginx" && r.Status == "ok" {
+			nginx = r.RPS
+		}
+	}
+	for i := range rows {
+		if nginx > 0 && rows[i].Status == "ok" {
+			v := rows[i].RPS / nginx
+			rows[i].VsNginx = &v
+		}
+	}
+
+	md := markdown(rows, scale, meta)
+	fmt.Print(md)
+	if *mdOut != "" {
+		must(os.WriteFile(*mdOut, []byte(md), 0o644))
+	}
+	if *jsonOut != "" {
+		m := map[string]string{}
+		for _, e := range meta {
+			m[e.k] = e.v
+		}
+		b, err := json.MarshalIndent(map[string]any{"meta": m, "rows": rows, "scale": scale}, "", "  ")
+		must(err)
+		must(os.WriteFile(*jsonOut, append(b, '\n'), 0o644))
+	}
+	if *svgOut != "" {
+		f, err := os.Create(*svgOut)
+		must(err)
+		writeSVG(f, rows, metaMap)
+		must(f.Close())
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+func readTSV(path string) [][]string {
+	if path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	must(err)
+	var out [][]string
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		out = append(out, strings.Split(line, "\t"))
+	}
+	return out
+}
+
+func num(s string) float64 {
+	v, _ := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	return v
+}
+
+func readRows(path string) []row {
+	var rows []row
+	for _, f := range readTSV(path) {
+		for len(f) < 13 {
+			f = append(f, "")
+		}
+		r := row{
+			ID: f[0], Status: f[1], Label: f[2], RPS: num(f[3]), P50ms: num(f[4]), P99ms: num(f[5]),
+			RSSRestKiB: int64(num(f[6])), RSSPeakKiB: int64(num(f[7])), ProxyCPUPct: num(f[8]),
+			Errors: int64(num(f[9])), Note: f[11], RunsRPS: []float64{}, OtherPct: num(f[12]),
+		}
+		for _, s := range strings.Split(f[10], ",") {
+			if s != "" {
+				r.RunsRPS = append(r.RunsRPS, num(s))
+			}
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// thousands formats 12345.6 as "12 346".
+func thousands(v float64) string {
+	s := strconv.FormatInt(int64(v+0.5), 10)
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func mib(kib int64) string {
+	if kib <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f MiB", float64(kib)/1024)
+}
+
+func markdown(rows []row, scale []metric, meta []kv) string {
+	var b strings.Builder
+	b.WriteString("| row | req/s | p50 | p99 | vs nginx | proxy CPU | RSS at rest / under load | other load |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		if r.Status != "ok" {
+			fmt.Fprintf(&b, "| %s | – | – | – | – | – | skipped: %s | |\n", r.Label, r.Note)
+			continue
+		}
+		ratio := "–"
+		if r.VsNginx != nil {
+			ratio = fmt.Sprintf("%.2f×", *r.VsNginx)
+		}
+		label := r.Label
+		if r.Errors > 0 {
+			label += fmt.Sprintf(" (%d errors)", r.Errors)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.2f ms | %.2f ms | %s | %.0f %% | %s / %s | %.0f %% |\n",
+			label, thousands(r.RPS), r.P50ms, r.P99ms, ratio, r.ProxyCPUPct, mib(r.RSSRestKiB), mib(r.RSSPeakKiB), r.OtherPct)
+	}
+	b.WriteString("\nreq/s, p50, p99: median of the runs. vs nginx: req/s ratio. proxy CPU: the proxy's CPU time, % of its one core. " +
+		"other load: CPU the rest of the machine used during the runs besides proxy, upstream and wrk, % of one core " +
+		"(0 on a quiet machine; large values mean the row was disturbed).\n")
+	if len(scale) > 0 {
+		b.WriteString("\n| measurement | value |\n|---|---:|\n")
+		for _, m := range scale {
+			v, u := m.Value, m.Unit
+			if u == "KiB" {
+				v, u = mib(int64(num(v))), ""
+			}
+			fmt.Fprintf(&b, "| %s | %s %s |\n", m.Description, v, u)
+		}
+	}
+	b.WriteString("\n")
+	for _, e := range meta {
+		fmt.Fprintf(&b, "- %s: %s\n", e.k, e.v)
+	}
+	return b.String()
+}
+
+func writeSVG(w io.Writer, rows []row, meta map[string]string) {
+	const (
+		width   = 1100
+		labelW  = 370
+		barMax  = 380
+		rowH    = 30
+		barH    = 20
+		headerH = 92
+		footerH = 52
+	)
+	max := 0.0
+	for _, r := range rows {
+		if r.RPS > max {
+			max = r.RPS
+		}
+	}
+	if max == 0 {
+		max = 1
+	}
+	height := headerH + rowH*len(rows) + footerH
+	esc := html.EscapeString
+	fmt.Fprintf(w, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="13">`+"\n",
+		width, height, width, height)
+	fmt.Fprintf(w, `<rect width="100%%" height="100%%" fill="#ffffff"/>`+"\n")
+	fmt.Fprintf(w, `<text x="16" y="26" font-size="17" font-weight="bold">Requests per second through one proxy core (1 KiB response, keep-alive) — higher is better</text>`+"\n")
+	fmt.Fprintf(w, `<text x="16" y="48" fill="#444">%s · %s · %s cores · %s</text>`+"\n",
+		esc(meta["date"]), esc(meta["cpu"]), esc(meta["cores"]), esc(meta["kernel"]))
+	fmt.Fprintf(w, `<text x="16" y="68" fill="#444">%s · %s</text>`+"\n", esc(meta["wrk"]), esc(meta["pinning"]))
+	for i, r := range rows {
+		y := headerH + i*rowH
+		fmt.Fprintf(w, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", labelW-8, y+barH/2+5, esc(r.Label))
+		if r.Status != "ok" {
+			fmt.Fprintf(w, `<text x="%d" y="%d" fill="#999" font-style="italic">skipped: %s</text>`+"\n", labelW, y+barH/2+5, esc(short(r.Note, 70)))
+			continue
+		}
+		color := "#9aa5b1"
+		switch {
+		case r.ID == "direct":
+			color = "#d5dae0"
+		case r.ID == "nginx":
+			color = "#2e8b57"
+		case strings.HasPrefix(r.ID, "portico"), strings.HasPrefix(r.ID, "scale"):
+			color = "#1f6feb"
+		}
+		bw := int(float64(barMax) * r.RPS / max)
+		fmt.Fprintf(w, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"/>`+"\n", labelW, y, bw, barH, color)
+		txt := fmt.Sprintf("%s req/s · p50 %.2f ms · p99 %.2f ms", thousands(r.RPS), r.P50ms, r.P99ms)
+		if r.VsNginx != nil && r.ID != "nginx" && r.ID != "direct" {
+			txt += fmt.Sprintf(" · %.2f× nginx", *r.VsNginx)
+		}
+		if r.OtherPct > 15 {
+			txt += fmt.Sprintf(" · disturbed: other load %.0f %%", r.OtherPct)
+		}
+		fmt.Fprintf(w, `<text x="%d" y="%d">%s</text>`+"\n", labelW+bw+6, y+barH/2+5, esc(txt))
+	}
+	fy := headerH + rowH*len(rows) + 18
+	fmt.Fprintf(w, `<text x="16" y="%d" fill="#666" font-size="11">upstream: %s · Portico %s · %s · %s</text>`+"\n",
+		fy, esc(meta["upstream"]), esc(meta["portico"]), esc(meta["go"]), esc(meta["loadavg"]))
+	fmt.Fprintf(w, `<text x="16" y="%d" fill="#666" font-size="11">Bars: median req/s of the runs. Blue: Portico; green: nginx, the 1.00× reference; light grey: wrk straight to the upstream (the ceiling). Generated by scripts/bench/bench.sh (task bench).</text>`+"\n", fy+17)
+	fmt.Fprintln(w, `</svg>`)
+}
+
+func short(s string, n int) string {
+	if len([]rune(s)) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
