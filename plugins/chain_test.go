@@ -241,3 +241,25 @@ func TestVars(t *testing.T) {
 		}
 	}
 }
+
+func TestPluginState(t *testing.T) {
+	c := pluginstest.Ctx(t)
+	keys := make([]*int, 6)
+	for i := range keys {
+		keys[i] = new(int)
+		c.SetPluginState(keys[i], i)
+	}
+	for i, k := range keys {
+		if got := c.PluginState(k); got != i {
+			t.Errorf("state %d = %v", i, got)
+		}
+	}
+	c.SetPluginState(keys[0], "again")
+	if c.PluginState(keys[0]) != "again" || c.PluginState(new(int)) != nil {
+		t.Error("overwrite or a missing key is wrong")
+	}
+	c.Reset()
+	if c.PluginState(keys[0]) != nil {
+		t.Error("Reset must clear plugin state")
+	}
+}

@@ -60,9 +60,48 @@ type Ctx struct {
 	memo  [16]filterMemo
 	nmemo int
 
+	// slots hold plugins' per-request state (PluginState); nslots in use.
+	slots  [4]stateSlot
+	nslots int
+	more   map[any]any
+
 	query    url.Values // parsed on first arg_* read
 	queryRaw string     // the RawQuery query was parsed from: a rewrite re-parses
 	vars     map[string]string
+}
+
+type stateSlot struct{ key, val any }
+
+// PluginState returns what SetPluginState stored under key for this request, or nil.
+// A plugin keys its state by its instance pointer, so two instances never collide.
+func (c *Ctx) PluginState(key any) any {
+	for i := 0; i < c.nslots; i++ {
+		if c.slots[i].key == key {
+			return c.slots[i].val
+		}
+	}
+	return c.more[key]
+}
+
+// SetPluginState keeps per-request state for a plugin across its phases (a body
+// filter's buffer, a connection counted in access and released in log). It is gone when
+// the request ends; the first few keys cost no allocation.
+func (c *Ctx) SetPluginState(key, val any) {
+	for i := 0; i < c.nslots; i++ {
+		if c.slots[i].key == key {
+			c.slots[i].val = val
+			return
+		}
+	}
+	if c.nslots < len(c.slots) {
+		c.slots[c.nslots] = stateSlot{key, val}
+		c.nslots++
+		return
+	}
+	if c.more == nil {
+		c.more = map[any]any{}
+	}
+	c.more[key] = val
 }
 
 // Reset clears c for reuse.
