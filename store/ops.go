@@ -171,7 +171,8 @@ func (s *Store) Put(ctx context.Context, k Kind, id string, value json.RawMessag
 		return Item{}, false, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	now := s.Now().Unix()
-	_, err = s.b.Update(ctx, func(tx Tx) (err error) {
+	var rev int64
+	rev, err = s.b.Update(ctx, func(tx Tx) (err error) {
 		// cerr, not err: dryRun must see the named result, which a shadowing err hides
 		if cerr := runCheck(check, tx); cerr == ErrDryRun {
 			defer dryRun(&err)
@@ -193,7 +194,21 @@ func (s *Store) Put(ctx context.Context, k Kind, id string, value json.RawMessag
 		it, created, err = tx.Put(k, id, v)
 		return err
 	})
+	it = committed(it, rev, created, err)
 	return it, created, err
+}
+
+// committed sets the indexes of a written item to the revision its transaction committed
+// as (a backend may only know a provisional one inside the transaction).
+func committed(it Item, rev int64, created bool, err error) Item {
+	if err != nil || rev <= 0 {
+		return it
+	}
+	it.ModifiedIndex = rev
+	if created {
+		it.CreatedIndex = rev
+	}
+	return it
 }
 
 func runCheck(c Check, r Reader) error {
@@ -214,7 +229,8 @@ func dryRun(err *error) {
 // zero-padded digits, as APISIX does. The id is written into the value.
 func (s *Store) Create(ctx context.Context, k Kind, value json.RawMessage, check Check) (it Item, err error) {
 	now := s.Now().Unix()
-	_, err = s.b.Update(ctx, func(tx Tx) (err error) {
+	var rev int64
+	rev, err = s.b.Update(ctx, func(tx Tx) (err error) {
 		// cerr, not err: dryRun must see the named result, which a shadowing err hides
 		if cerr := runCheck(check, tx); cerr == ErrDryRun {
 			defer dryRun(&err)
@@ -222,6 +238,12 @@ func (s *Store) Create(ctx context.Context, k Kind, value json.RawMessage, check
 			return cerr
 		}
 		id := fmt.Sprintf("%020d", tx.NextRevision())
+		if _, etcd := s.b.(*Etcd); etcd {
+			// etcd's generated ids are unique across nodes and retried when taken
+		} else if _, gerr := tx.Get(k, id); gerr == nil {
+			// an imported item may hold an id this store's counter has not reached yet
+			return fmt.Errorf("%w: generated id %s is taken", ErrConflict, id)
+		}
 		v, err := SetFields(value, map[string]any{"id": id, "create_time": now, "update_time": now})
 		if err != nil {
 			return err
@@ -229,6 +251,7 @@ func (s *Store) Create(ctx context.Context, k Kind, value json.RawMessage, check
 		it, _, err = tx.Put(k, id, v)
 		return err
 	})
+	it = committed(it, rev, true, err)
 	return it, err
 }
 
@@ -238,7 +261,8 @@ func (s *Store) Create(ctx context.Context, k Kind, value json.RawMessage, check
 // fn may return ErrDryRun with a value to have it answered but not stored.
 func (s *Store) Patch(ctx context.Context, k Kind, id string, fn func(r Reader, old Item) (value json.RawMessage, keepUpdateTime bool, err error)) (it Item, err error) {
 	now := s.Now().Unix()
-	_, err = s.b.Update(ctx, func(tx Tx) (err error) {
+	var rev int64
+	rev, err = s.b.Update(ctx, func(tx Tx) (err error) {
 		old, err := tx.Get(k, id)
 		if err != nil {
 			return err
@@ -262,6 +286,7 @@ func (s *Store) Patch(ctx context.Context, k Kind, id string, fn func(r Reader, 
 		it, _, err = tx.Put(k, id, v)
 		return err
 	})
+	it = committed(it, rev, false, err)
 	return it, err
 }
 
