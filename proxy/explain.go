@@ -87,7 +87,7 @@ func (s *Server) Explain(req ExplainRequest) (*Explanation, error) {
 		return &Explanation{Revision: snap.Rev, Answer: "400: " + err.Error(), Rejected: []RejectedRoute{}}, nil
 	}
 	var params router.Params
-	c := &plugins.Ctx{W: httptest.NewRecorder(), R: r, Path: path, Remote: remote, Params: &params, Scheme: s.Scheme, Consumers: snap.consumers, Log: s.log}
+	c := &plugins.Ctx{W: httptest.NewRecorder(), R: r, Path: path, Remote: remote, Params: &params, Scheme: schemeOf(r), Consumers: snap.consumers, Log: s.log}
 	rreq := &router.Request{Method: r.Method, Host: hostOnlyLower(r.Host), RawHost: r.Host, Path: path, RemoteAddr: remote.Addr().Unmap()}
 	ex := &Explanation{Revision: snap.Rev, Path: path, Rejected: []RejectedRoute{}}
 	m, ok := snap.Router.Match(rreq, &params, c)

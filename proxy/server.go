@@ -21,10 +21,14 @@ type Server struct {
 	snap atomic.Pointer[Snapshot]
 	log  *slog.Logger
 	pool sync.Pool // *request
-	// Scheme is "http" or "https", for $scheme and X-Forwarded-Proto.
-	Scheme string
 	// Registry builds the plugin chains; nil means no plugin can run.
 	Registry *plugins.Registry
+	// DecryptKey opens an ssls private key as stored (data_encryption); nil means keys
+	// are stored in plain text. Set it before Run.
+	DecryptKey func(string) (string, error)
+	// FallbackSNI is the server name whose certificate a client that sends no SNI gets;
+	// empty means such a handshake fails with unrecognized_name.
+	FallbackSNI string
 }
 
 // NewServer returns a server with an empty snapshot: every request gets 404 until Run
@@ -33,7 +37,7 @@ func NewServer(log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{log: log, Scheme: "http"}
+	s := &Server{log: log}
 	empty, _ := router.New(nil)
 	s.snap.Store(&Snapshot{Router: empty, upstreams: map[string]*upstream{}})
 	s.pool.New = func() any { r := &request{}; r.skipFn = r.skip; return r }
@@ -102,7 +106,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
 	q.rreq.RemoteAddr = remote.Addr().Unmap()
 	c := &q.ctx
-	c.W, c.R, c.Path, c.Remote, c.Params, c.Scheme = w, r, path, remote, &q.params, s.Scheme
+	c.W, c.R, c.Path, c.Remote, c.Params, c.Scheme = w, r, path, remote, &q.params, schemeOf(r)
 	c.Start = time.Now()
 	c.Consumers, c.Log = snap.consumers, s.log
 	// hop-by-hop headers go before any plugin runs, so a client's Connection header can
@@ -202,6 +206,14 @@ func (s *Server) respond(q *request, status int, body []byte) {
 func (s *Server) fail(q *request, status int, msg string) {
 	q.ctx.W.Header().Set("Content-Type", "application/json")
 	s.respond(q, status, errorBody(msg))
+}
+
+// schemeOf is $scheme and X-Forwarded-Proto: how the client reached the gateway.
+func schemeOf(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
 }
 
 // cleanHopHeaders removes the hop-by-hop headers and those Connection names.
@@ -307,7 +319,7 @@ func (s *Server) Run(ctx context.Context, st *store.Store, ready chan<- struct{}
 			sortItems(l)
 			flat[k] = l
 		}
-		next, err := buildSnapshot(rev, flat, s.snap.Load(), s.Registry, s.log)
+		next, err := buildSnapshot(rev, flat, s.snap.Load(), s.Registry, s.DecryptKey, s.log)
 		if err != nil {
 			s.log.Error("snapshot not built; the previous one keeps serving", "revision", rev, "err", err)
 			return

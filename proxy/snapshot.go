@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/portico-gw/portico/plugins"
 	"github.com/portico-gw/portico/plugins/condition"
@@ -27,6 +28,8 @@ type Snapshot struct {
 	upstreams map[string]*upstream
 	// routes are the router's input, kept for explain.
 	routes []router.Route
+	// certs are the HTTPS listener's certificates by SNI.
+	certs *certTable
 }
 
 // route is a compiled route: the router's payload.
@@ -50,8 +53,14 @@ type route struct {
 
 // buildSnapshot compiles items. prev offers upstreams to carry over; errors in one
 // route are logged and that route left out, so one bad item cannot stop the rest.
-func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot, reg *plugins.Registry, log *slog.Logger) (*Snapshot, error) {
+// decrypt opens stored ssls private keys (nil: they are plain).
+func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot, reg *plugins.Registry, decrypt func(string) (string, error), log *slog.Logger) (*Snapshot, error) {
 	s := &Snapshot{Rev: rev, upstreams: map[string]*upstream{}}
+	var prevCerts *certTable
+	if prev != nil {
+		prevCerts = prev.certs
+	}
+	s.certs = buildCerts(items[store.KindSSL], prevCerts, decrypt, log)
 	ps := buildPluginState(reg, items, log)
 	s.pstate, s.global, s.consumers = ps, ps.global, ps.consumers
 	pluginConfigs := map[string]*store.PluginConfig{}
@@ -292,6 +301,12 @@ func Validate(k store.Kind, v any) error {
 		}
 	case *store.Upstream:
 		return validateUpstream(o)
+	case *store.SSL:
+		warnings, err := validateSSL(o, time.Now())
+		for _, w := range warnings {
+			slog.Default().Warn("ssl certificate "+w, "component", "proxy", "ssl_id", string(o.ID))
+		}
+		return err
 	}
 	return nil
 }

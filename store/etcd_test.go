@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/portico-gw/portico/internal/porticotest"
 	"sync"
 	"testing"
 	"time"
@@ -311,7 +312,7 @@ func TestEtcdPrefix(t *testing.T) {
 
 func TestOpenEtcdUnreachable(t *testing.T) {
 	start := time.Now()
-	_, err := OpenEtcd(context.Background(), EtcdOptions{Endpoints: []string{"http://" + freeAddr(t)}, DialTimeout: 500 * time.Millisecond})
+	_, err := OpenEtcd(context.Background(), EtcdOptions{Endpoints: []string{"http://" + porticotest.FreeAddr(t)}, DialTimeout: 500 * time.Millisecond})
 	if !errors.Is(err, ErrUnavailable) || time.Since(start) > 3*time.Second {
 		t.Errorf("open with nothing listening: %v after %v", err, time.Since(start))
 	}

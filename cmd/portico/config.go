@@ -24,6 +24,9 @@ import (
 type Config struct {
 	Proxy struct {
 		Listen string `yaml:"listen"`
+		// HTTPSListen is the HTTPS proxy listener (certificates from the ssls resource,
+		// chosen by SNI); empty means none.
+		HTTPSListen string `yaml:"https_listen"`
 		// ReadHeaderTimeout, IdleTimeout in seconds; MaxHeaderBytes in bytes.
 		ReadHeaderTimeout float64 `yaml:"read_header_timeout"`
 		IdleTimeout       float64 `yaml:"idle_timeout"`
@@ -52,11 +55,25 @@ type Config struct {
 		Cmd         []string `yaml:"cmd"`
 		PathForTest string   `yaml:"path_for_test"`
 	} `yaml:"ext_plugin"`
+	// Role is the node's part: traditional (proxy + admin), control_plane (admin only)
+	// or data_plane (proxy only), as APISIX's deployment.role.
+	Role  string `yaml:"role"`
 	Store struct {
 		Type string `yaml:"type"`
 		Etcd struct {
 			Endpoints []string `yaml:"endpoints"`
 			Prefix    string   `yaml:"prefix"`
+			User      string   `yaml:"user"`
+			Password  string   `yaml:"password"`
+			// Timeout is each request's bound, in seconds.
+			Timeout float64 `yaml:"timeout"`
+			TLS     struct {
+				Cert   string `yaml:"cert"`
+				Key    string `yaml:"key"`
+				CA     string `yaml:"ca"`
+				SNI    string `yaml:"sni"`
+				Verify *bool  `yaml:"verify"`
+			} `yaml:"tls"`
 		} `yaml:"etcd"`
 	} `yaml:"store"`
 
@@ -112,6 +129,9 @@ func loadConfig(path string) (*Config, error) {
 	if c.Store.Type == "" {
 		c.Store.Type = "bbolt"
 	}
+	if c.Role == "" {
+		c.Role = "traditional"
+	}
 	return c, c.validate()
 }
 
@@ -122,6 +142,11 @@ func (c *Config) validate() error {
 	for name, addr := range map[string]string{"proxy.listen": c.Proxy.Listen, "admin.listen": c.Admin.Listen, "status.listen": c.Status.Listen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("config key %s: %q is not host:port: %w", name, addr, err)
+		}
+	}
+	if c.Proxy.HTTPSListen != "" {
+		if _, _, err := net.SplitHostPort(c.Proxy.HTTPSListen); err != nil {
+			return fmt.Errorf("config key proxy.https_listen: %q is not host:port: %w", c.Proxy.HTTPSListen, err)
 		}
 	}
 	if c.Proxy.ReadHeaderTimeout < 0 || c.Proxy.IdleTimeout < 0 || c.Proxy.MaxHeaderBytes < 0 {
@@ -158,8 +183,25 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("config key log.level: %q is not debug, info, warn or error", c.Log.Level)
 	}
-	if c.Store.Type != "bbolt" {
-		return fmt.Errorf("config key store.type: %q is not supported yet; use bbolt", c.Store.Type)
+	switch c.Store.Type {
+	case "bbolt":
+	case "etcd":
+		if len(c.Store.Etcd.Endpoints) == 0 {
+			return errors.New("config key store.etcd.endpoints: at least one endpoint is required with store.type etcd")
+		}
+		if c.Store.Etcd.Timeout < 0 {
+			return errors.New("config key store.etcd.timeout: must not be negative")
+		}
+	default:
+		return fmt.Errorf("config key store.type: %q is not bbolt or etcd", c.Store.Type)
+	}
+	switch c.Role {
+	case "", "traditional", "control_plane", "data_plane":
+	default:
+		return fmt.Errorf("config key role: %q is not traditional, control_plane or data_plane", c.Role)
+	}
+	if c.Role == "data_plane" && c.Store.Type != "etcd" {
+		return errors.New("config key role: a data_plane node reads its configuration from etcd (store.type: etcd)")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -12,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -39,6 +39,7 @@ func run(args []string) int {
 	}
 	fs := flag.NewFlagSet("portico "+cmd, flag.ContinueOnError)
 	cfgPath := fs.String("c", os.Getenv("PORTICO_CONFIG"), "node config file (YAML); also PORTICO_CONFIG")
+	output := fs.String("o", "-", "export: the file to write (- for stdout)")
 	resources := fs.String("resources", "", "standalone mode: serve APISIX's apisix.yaml (ending with #END) or apisix.json read-only, without the Admin API")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -86,8 +87,29 @@ func run(args []string) int {
 			return 1
 		}
 		return 0
+	case "export", "import":
+		cfg, err := loadConfig(*cfgPath)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "portico:", err)
+			return 1
+		}
+		if cmd == "export" {
+			err = exportCmd(cfg, *output)
+		} else if fs.NArg() != 1 {
+			err = fmt.Errorf("usage: portico import -c CONFIG FILE")
+		} else {
+			var n int
+			if n, err = importCmd(cfg, fs.Arg(0)); err == nil {
+				fmt.Printf("imported %d items\n", n)
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "portico:", err)
+			return 1
+		}
+		return 0
 	default:
-		fmt.Fprintf(os.Stderr, "portico: unknown command %q (run, validate, version)\n", cmd)
+		fmt.Fprintf(os.Stderr, "portico: unknown command %q (run, validate, export, import, version)\n", cmd)
 		return 2
 	}
 }
@@ -128,7 +150,7 @@ func serve(cfg *Config, cfgPath, resources string) error {
 		}
 		backend = f
 	} else {
-		b, err := store.OpenBolt(filepath.Join(cfg.DataDir, "portico.db"), store.BoltOptions{})
+		b, err := openBackend(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -136,8 +158,9 @@ func serve(cfg *Config, cfgPath, resources string) error {
 	}
 	defer backend.Close()
 	st := store.New(backend)
-	// standalone file mode has no Admin API (as APISIX's yaml data plane)
-	adminOn := resources == ""
+	// standalone file mode and data_plane nodes have no Admin API (as in APISIX)
+	adminOn := resources == "" && cfg.Role != "data_plane"
+	proxyOn := cfg.Role != "control_plane"
 	var (
 		keys      []admin.Key
 		keyFile   string
@@ -189,6 +212,15 @@ func serve(cfg *Config, cfgPath, resources string) error {
 		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	// HTTPS serves the same handler ($scheme comes from the connection); its certificate
+	// is chosen by SNI from the current snapshot on every handshake
+	httpsSrv := &http.Server{
+		Handler:           px,
+		ReadHeaderTimeout: proxySrv.ReadHeaderTimeout,
+		IdleTimeout:       proxySrv.IdleTimeout,
+		MaxHeaderBytes:    proxySrv.MaxHeaderBytes,
+		ErrorLog:          proxySrv.ErrorLog,
+	}
 	adminSrv := &http.Server{
 		Handler:           adm,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -200,35 +232,55 @@ func serve(cfg *Config, cfgPath, resources string) error {
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	pl, err := net.Listen("tcp", cfg.Proxy.Listen)
-	if err != nil {
-		return fmt.Errorf("proxy listener: %w", err)
+	// listeners: a node opens those its role needs; one failing closes the others
+	var opened []net.Listener
+	listen := func(name, addr string) (net.Listener, string, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range opened {
+				l.Close()
+			}
+			return nil, "", fmt.Errorf("%s listener: %w", name, err)
+		}
+		opened = append(opened, ln)
+		return ln, ln.Addr().String(), nil
 	}
-	var al net.Listener
-	adminAddr := "off"
+	var err error
+	var (
+		pl, al, sl, hl                              net.Listener
+		proxyAddr, adminAddr, statusAddr, httpsAddr = "off", "off", "off", "off"
+	)
+	if proxyOn {
+		if pl, proxyAddr, err = listen("proxy", cfg.Proxy.Listen); err != nil {
+			return err
+		}
+	}
 	if adminOn {
-		if al, err = net.Listen("tcp", cfg.Admin.Listen); err != nil {
-			pl.Close()
-			return fmt.Errorf("admin listener: %w", err)
+		if al, adminAddr, err = listen("admin", cfg.Admin.Listen); err != nil {
+			return err
 		}
-		adminAddr = al.Addr().String()
 	}
-	sl, err := net.Listen("tcp", cfg.Status.Listen)
-	if err != nil {
-		pl.Close()
-		if al != nil {
-			al.Close()
+	if sl, statusAddr, err = listen("status", cfg.Status.Listen); err != nil {
+		return err
+	}
+	if proxyOn && cfg.Proxy.HTTPSListen != "" {
+		if hl, httpsAddr, err = listen("https", cfg.Proxy.HTTPSListen); err != nil {
+			return err
 		}
-		return fmt.Errorf("status listener: %w", err)
 	}
-	errs := make(chan error, 3)
-	go func() { errs <- proxySrv.Serve(pl) }()
+	errs := make(chan error, 4)
+	if pl != nil {
+		go func() { errs <- proxySrv.Serve(pl) }()
+	}
+	if hl != nil {
+		go func() { errs <- httpsSrv.Serve(tls.NewListener(hl, px.TLSConfig())) }()
+	}
 	if al != nil {
 		go func() { errs <- adminSrv.Serve(al) }()
 	}
 	go func() { errs <- statusSrv.Serve(sl) }()
 
-	attrs := []any{"version", version, "proxy", pl.Addr().String(), "admin", adminAddr, "status", sl.Addr().String(), "data_dir", cfg.DataDir, "revision", st.Revision()}
+	attrs := []any{"version", version, "proxy", proxyAddr, "admin", adminAddr, "status", statusAddr, "https", httpsAddr, "role", cfg.Role, "store", cfg.Store.Type, "data_dir", cfg.DataDir, "revision", st.Revision()}
 	switch {
 	case !adminOn:
 		attrs = append(attrs, "resources", resources)
@@ -256,7 +308,7 @@ func serve(cfg *Config, cfgPath, resources string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout*float64(time.Second)))
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, srv := range []*http.Server{proxySrv, adminSrv} {
+	for _, srv := range []*http.Server{proxySrv, httpsSrv, adminSrv} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

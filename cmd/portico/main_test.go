@@ -119,7 +119,10 @@ func TestValidate(t *testing.T) {
 		{"short key", "admin:\n  keys:\n    - key: tiny7\n", "config key admin.keys[0].key"},
 		{"bad role", "admin:\n  keys:\n    - key: a-secret-key-1\n      role: root\n", "config key admin.keys[0].role"},
 		{"bad log level", "log:\n  level: loud\n", "config key log.level"},
-		{"unsupported store", "store:\n  type: etcd\n", "config key store.type"},
+		{"unsupported store", "store:\n  type: consul\n", "config key store.type"},
+		{"etcd without endpoints", "store:\n  type: etcd\n", "config key store.etcd.endpoints"},
+		{"unknown role", "role: edge\n", "config key role"},
+		{"data plane on bbolt", "role: data_plane\n", "config key role"},
 		{"unknown plugin", "plugins: [no-such-plugin]\n", "config key plugins"},
 		{"not YAML", "admin: [\n", "yaml"},
 	}

@@ -95,6 +95,8 @@ type Options struct {
 	// indentation ("allow: [10.0.0.0/8]\nmax_body: 1024"); ExtraConfig cannot hold these
 	// because admin: is already defined.
 	AdminConfig string
+	// ProxyConfig is the same for the proxy: block ("https_listen: 127.0.0.1:0").
+	ProxyConfig string
 }
 
 // Start runs portico with a fresh data dir and a random admin key; it is stopped when
@@ -117,7 +119,13 @@ func Start(t testing.TB, opts ...Options) *Portico {
 			adminExtra.WriteString("  " + l + "\n")
 		}
 	}
-	cfg := fmt.Sprintf("proxy:\n  listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n  keys:\n    - name: test\n      key: %s\n      role: admin\n    - name: viewer\n      key: viewer-%s\n      role: viewer\n%sstatus:\n  listen: 127.0.0.1:0\ndata_dir: %s\nlog:\n  level: info\n%s", p.Key, p.Key, adminExtra.String(), p.DataDir, o.ExtraConfig)
+	var proxyExtra strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(o.ProxyConfig), "\n") {
+		if l != "" {
+			proxyExtra.WriteString("  " + l + "\n")
+		}
+	}
+	cfg := fmt.Sprintf("proxy:\n  listen: 127.0.0.1:0\n%sadmin:\n  listen: 127.0.0.1:0\n  keys:\n    - name: test\n      key: %s\n      role: admin\n    - name: viewer\n      key: viewer-%s\n      role: viewer\n%sstatus:\n  listen: 127.0.0.1:0\ndata_dir: %s\nlog:\n  level: info\n%s", proxyExtra.String(), p.Key, p.Key, adminExtra.String(), p.DataDir, o.ExtraConfig)
 	if err := os.WriteFile(p.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

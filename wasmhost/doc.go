@@ -1,0 +1,64 @@
+// Package wasmhost runs `_meta.pre_function` hooks as sandboxed WebAssembly modules
+// under wazero: one runtime (compiler engine where supported, optional on-disk
+// compilation cache), modules compiled once per content sha256, a fixed-size pool of
+// instances per module and limits, and the host module "portico" that implements ABI
+// portico_hook_v1 (DESIGN.md "Hook modules").
+//
+// It must not let a guest touch the process: a trap, a timeout, a `proc_exit` or a
+// pointer outside the guest's memory loses that one instance (it is closed and the pool
+// makes a new one when next needed), is logged with the module id, and the plugin still
+// runs (APISIX's fail policy for pre_function). It imports only plugins among Portico
+// packages and never reads the store: modules come through the resolve function given
+// to HookBuilder.
+//
+// # What a guest may import
+//
+// Exactly the nine functions of "portico" (get_var, set_var, get_header, set_header,
+// add_header, remove_header, get_conf, respond, log) with the ABI's signatures, and from
+// wasi_snapshot_preview1 only what a Go wasip1 reactor links: clocks (the real ones),
+// random (crypto/rand), fd_write to stdout and stderr (to the log, one record per
+// write, at most 4 KiB), proc_exit, sched_yield, poll_oneoff, and the fd_*, args and
+// environ calls Go's os package makes at start, which find nothing: no directory is
+// preopened, stdin is empty, args and environ are empty. There is no filesystem, no
+// socket and no environment. Anything else, an imported memory included, is refused by
+// Validate with the import named.
+//
+// # Decisions where the ABI is silent
+//
+//   - Every (ptr, len) and (buf, limit) pair must lie inside the guest's memory, whatever
+//     the value's length: one outside is a fault that discards the instance.
+//   - pre_function returning 0 lets the request go on; 1 after respond stops it with
+//     that response. A respond call stops the request whatever pre_function returns.
+//     Returning 1 without respond, or any other value, is a hook error (logged, the
+//     plugin runs).
+//   - respond takes a final status 200..599 and only in rewrite, access and
+//     before_proxy; it returns -1 otherwise, and for any call after the first (the first
+//     response wins).
+//   - log levels: 0 debug, 1 info, 2 warn, 3 error (others: info); a message is cut at
+//     4 KiB.
+//   - Header names must be HTTP tokens and values hold no CR, LF or NUL, else -1. On the
+//     request side "Host" reads the request's host and set_header/add_header of "Host"
+//     sets the host sent upstream; remove_header("Host") is -1. get_header joins
+//     repeated lines with ", " as the http_* variables do.
+//   - get_conf returns -1 when the reference carries no conf.
+//   - An instance is not shared by two calls at once; guest globals survive between the
+//     calls one instance serves, so a hook must not keep request state in them.
+//
+// # Why a per-instance context and timer
+//
+// The deadline needs wazero's WithCloseOnContextDone (compiled loops then check a flag;
+// there is no fuel metering). context.WithTimeout per call costs a timer, a context and
+// a goroutine; instead every instance is its own context.Context whose Done channel a
+// reusable timer closes when the running call passes its deadline. A timed-out instance
+// is discarded, so the channel is never reopened. What remains per call is wazero's own
+// watcher goroutine (three small allocations inside wazero v1.12, unavoidable while
+// loops stay interruptible).
+//
+// # Why a channel of slots, not sync.Pool
+//
+// An instance holds its linear memory (a Go guest: megabytes, 4 ms to make), which
+// sync.Pool would drop at every GC. The pool is a buffered channel of `Instances` slots,
+// each an idle instance or an empty slot (nil) that the taker fills by instantiating;
+// a discarded instance gives its slot back empty, so the number of live instances never
+// passes the limit and a waiter never misses a freed slot.
+package wasmhost

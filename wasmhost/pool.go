@@ -1,0 +1,406 @@
+package wasmhost
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+
+	"github.com/portico-gw/portico/plugins"
+)
+
+// compiled is one module's machine code, shared by every pool of that content.
+type compiled struct {
+	sum   [sha256.Size]byte
+	ready chan struct{} // closed once cm/info/err are set
+	cm    wazero.CompiledModule
+	info  Info
+	err   error
+	refs  int // hooks' pools and in-flight validations; under Host.mu
+}
+
+// acquire returns the module compiled from wasm, compiling and checking it on first
+// use. Callers release it.
+func (h *Host) acquire(wasm []byte) (*compiled, error) {
+	sum := sha256.Sum256(wasm)
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if c, ok := h.modules[sum]; ok {
+		c.refs++
+		h.unidle(c)
+		h.mu.Unlock()
+		<-c.ready
+		if c.err != nil {
+			h.release(c)
+			return nil, c.err
+		}
+		return c, nil
+	}
+	c := &compiled{sum: sum, ready: make(chan struct{}), refs: 1}
+	h.modules[sum] = c
+	h.mu.Unlock()
+
+	c.cm, c.info, c.err = h.compile(wasm)
+	c.info.SHA256 = fmt.Sprintf("%x", sum)
+	close(c.ready)
+	if c.err != nil {
+		h.mu.Lock()
+		if h.modules[sum] == c {
+			delete(h.modules, sum) // a later write of the same bytes tries again
+		}
+		h.mu.Unlock()
+		return nil, c.err
+	}
+	return c, nil
+}
+
+// release drops a reference; a module nobody references joins the idle list, whose
+// oldest entries beyond MaxIdleModules are closed.
+func (h *Host) release(c *compiled) {
+	var evict []*compiled
+	h.mu.Lock()
+	c.refs--
+	if c.refs == 0 && c.err == nil && !h.closed && h.modules[c.sum] == c {
+		h.idle = append(h.idle, c)
+		for len(h.idle) > h.opts.MaxIdleModules {
+			old := h.idle[0]
+			h.idle = h.idle[1:]
+			delete(h.modules, old.sum)
+			evict = append(evict, old)
+		}
+	}
+	h.mu.Unlock()
+	for _, old := range evict {
+		_ = old.cm.Close(context.Background())
+	}
+}
+
+// unidle takes c off the idle list; under h.mu.
+func (h *Host) unidle(c *compiled) {
+	for i, x := range h.idle {
+		if x == c {
+			h.idle = append(h.idle[:i], h.idle[i+1:]...)
+			return
+		}
+	}
+}
+
+type poolKey struct {
+	sum    [sha256.Size]byte
+	limits Limits
+}
+
+// pool holds the instances of one module under one set of limits.
+type pool struct {
+	h      *Host
+	key    poolKey
+	mod    *compiled
+	limits Limits
+	// slots has cap limits.Instances: an idle instance, or nil for a free slot.
+	slots   chan *instance
+	refs    int // hooks; under Host.mu
+	closed  atomic.Bool
+	done    chan struct{} // closed with the pool: wakes waiters
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+// pool returns the pool of c under limits (already defaulted), making it on first use.
+// The caller holds a reference to c, which the new pool takes over; an existing pool
+// keeps its own and the caller's is released.
+func (h *Host) pool(c *compiled, limits Limits) (*pool, error) {
+	key := poolKey{sum: c.sum, limits: limits}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		h.release(c)
+		return nil, ErrClosed
+	}
+	if p, ok := h.pools[key]; ok {
+		p.refs++
+		h.mu.Unlock()
+		h.release(c)
+		return p, nil
+	}
+	p := &pool{
+		h: h, key: key, mod: c, limits: limits, refs: 1,
+		slots:   make(chan *instance, limits.Instances),
+		timeout: limits.timeout(),
+		done:    make(chan struct{}),
+		log:     h.log.With("module_sha256", c.info.SHA256[:16]),
+	}
+	for range limits.Instances {
+		p.slots <- nil
+	}
+	h.pools[key] = p
+	h.mu.Unlock()
+	return p, nil
+}
+
+// unref drops a hook's reference; the last one closes the pool's instances and
+// releases the compiled module.
+func (p *pool) unref() {
+	h := p.h
+	h.mu.Lock()
+	p.refs--
+	last := p.refs == 0
+	if last && h.pools[p.key] == p {
+		delete(h.pools, p.key)
+	}
+	h.mu.Unlock()
+	if last {
+		p.close()
+		h.release(p.mod)
+	}
+}
+
+// close closes the idle instances; instances in use are closed when put back.
+func (p *pool) close() {
+	if p.closed.CompareAndSwap(false, true) {
+		if p.done != nil {
+			close(p.done)
+		}
+	}
+	p.drain()
+}
+
+func (p *pool) drain() {
+	for {
+		select {
+		case in := <-p.slots:
+			if in != nil {
+				in.close()
+			}
+		default:
+			return
+		}
+	}
+}
+
+var errPoolBusy = errors.New("no instance free before the deadline")
+
+// get takes an instance, making one in a free slot, waiting at most the call deadline
+// when all are busy.
+func (p *pool) get() (*instance, error) {
+	var in *instance
+	select {
+	case in = <-p.slots:
+	default:
+		t := time.NewTimer(p.timeout)
+		select {
+		case in = <-p.slots:
+			t.Stop()
+		case <-t.C:
+			return nil, fmt.Errorf("%w (%d instances busy)", errPoolBusy, p.limits.Instances)
+		case <-p.done:
+			t.Stop()
+			return nil, ErrClosed
+		}
+	}
+	if p.closed.Load() {
+		if in != nil {
+			in.close()
+		}
+		return nil, ErrClosed
+	}
+	if in != nil {
+		return in, nil
+	}
+	in, err := p.instantiate()
+	if err != nil {
+		p.slots <- nil
+		return nil, err
+	}
+	return in, nil
+}
+
+// put gives a healthy instance back.
+func (p *pool) put(in *instance) {
+	p.slots <- in
+	if p.closed.Load() {
+		p.drain()
+	}
+}
+
+// discard closes a failed instance and frees its slot.
+func (p *pool) discard(in *instance) {
+	in.close()
+	p.slots <- nil
+}
+
+// instance is one instantiated guest. It is its own context.Context for the calls it
+// runs, so host functions find the request from the context with no allocation.
+type instance struct {
+	pool  *pool
+	mod   api.Module
+	fn    api.Function
+	stack [1]uint64
+
+	// deadline: 0 idle; >0 the running call's deadline (ns since Host.epoch); -1 expired.
+	deadline atomic.Int64
+	done     chan struct{}
+	timer    *time.Timer
+
+	// per call
+	req       *plugins.Ctx
+	phase     plugins.Phase
+	conf      []byte
+	responded bool
+	status    int
+	body      []byte
+
+	// interned guest strings: header name → canonical key, var names, short values
+	hdrKeys map[string]string
+	names   map[string]string
+	values  map[string]string
+}
+
+func (p *pool) instantiate() (*instance, error) {
+	h := p.h
+	in := &instance{
+		pool:    p,
+		done:    make(chan struct{}),
+		hdrKeys: make(map[string]string),
+		names:   make(map[string]string),
+		values:  make(map[string]string),
+	}
+	out := &logWriter{log: p.log, stream: "stdout"}
+	errw := &logWriter{log: p.log, stream: "stderr"}
+	cfg := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions("_initialize").
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader).
+		WithStdout(out).
+		WithStderr(errw)
+	initTimeout := max(10*p.timeout, time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
+	defer cancel()
+	ctx = experimental.WithMemoryAllocator(ctx, memoryCap(uint64(p.limits.MemoryPages)<<16))
+	mod, err := h.rt.InstantiateModule(ctx, p.mod.cm, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("instantiate: %w", shortErr(err))
+	}
+	if mod.IsClosed() { // proc_exit(0) in _initialize
+		return nil, errors.New("instantiate: the module exited in _initialize")
+	}
+	in.mod = mod
+	in.fn = mod.ExportedFunction(exportPreFunction)
+	in.timer = time.AfterFunc(time.Hour, in.expire)
+	in.timer.Stop()
+	return in, nil
+}
+
+func (in *instance) close() {
+	if in.timer != nil {
+		in.timer.Stop()
+	}
+	if in.mod != nil {
+		_ = in.mod.Close(context.Background())
+	}
+}
+
+func (in *instance) now() int64 { return int64(time.Since(in.pool.h.epoch)) }
+
+// expire runs on the timer's goroutine: it ends the running call if, and only if, that
+// call is past its deadline (a stale firing for an earlier call finds another deadline).
+func (in *instance) expire() {
+	d := in.deadline.Load()
+	if d > 0 && in.now() >= d && in.deadline.CompareAndSwap(d, -1) {
+		close(in.done) // wazero's watcher closes the module; the call returns an ExitError
+	}
+}
+
+// context.Context, for wazero and the host functions.
+
+func (in *instance) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (in *instance) Done() <-chan struct{}       { return in.done }
+func (in *instance) Value(any) any               { return nil }
+func (in *instance) Err() error {
+	if in.deadline.Load() == -1 {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+var _ context.Context = (*instance)(nil)
+
+// call runs pre_function(phase) under the deadline. expired reports that the deadline
+// passed (the instance is then unusable whatever err says).
+func (in *instance) call(c *plugins.Ctx, phase plugins.Phase, conf []byte) (ret int32, expired bool, err error) {
+	in.req, in.phase, in.conf = c, phase, conf
+	in.responded, in.status, in.body = false, 0, nil
+	d := in.now() + int64(in.pool.timeout)
+	in.deadline.Store(d)
+	in.timer.Reset(in.pool.timeout)
+	in.stack[0] = uint64(uint32(phase))
+	err = in.fn.CallWithStack(in, in.stack[:])
+	in.timer.Stop()
+	expired = !in.deadline.CompareAndSwap(d, 0)
+	in.req, in.conf = nil, nil
+	return int32(uint32(in.stack[0])), expired, err
+}
+
+// memoryCap is an experimental.MemoryAllocator that refuses to grow a memory past
+// limit bytes: memory.grow then returns -1 to the guest.
+type memoryCap uint64
+
+func (m memoryCap) Allocate(_, max uint64) experimental.LinearMemory {
+	return &linearMemory{limit: min(max, uint64(m))}
+}
+
+type linearMemory struct {
+	buf   []byte
+	limit uint64
+}
+
+func (l *linearMemory) Reallocate(size uint64) []byte {
+	if size > l.limit {
+		return nil
+	}
+	if size <= uint64(cap(l.buf)) {
+		l.buf = l.buf[:size]
+		return l.buf
+	}
+	// grow by doubling, never past the limit; bytes past len were never written
+	nb := make([]byte, size, min(max(size, 2*uint64(cap(l.buf))), l.limit))
+	copy(nb, l.buf)
+	l.buf = nb
+	return nb
+}
+
+func (l *linearMemory) Free() { l.buf = nil }
+
+// logWriter is a guest's stdout or stderr: one log record per write.
+type logWriter struct {
+	log    *slog.Logger
+	stream string
+}
+
+const maxLogBytes = 4096
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	if len(p) > maxLogBytes {
+		p = p[:maxLogBytes]
+	}
+	if len(p) > 0 {
+		w.log.Info("guest output", "stream", w.stream, "text", string(p))
+	}
+	return n, nil
+}
