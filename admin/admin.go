@@ -15,8 +15,10 @@ import (
 
 	"github.com/gorilla/mux"
 
+	"github.com/portico-gw/portico/internal/dataenc"
 	"github.com/portico-gw/portico/plugins"
 	"github.com/portico-gw/portico/store"
+	"github.com/portico-gw/portico/wasmhost"
 )
 
 // Role is what a key may do.
@@ -51,6 +53,10 @@ type Options struct {
 	// Validate, when set, runs after the schema, reference and plugin checks with the
 	// decoded resource, so the data plane can refuse what it could not build.
 	Validate func(k store.Kind, v any) error
+	// Keyring encrypts SSL private keys before they are stored; nil stores them as sent.
+	Keyring *dataenc.Keyring
+	// Wasm validates hook modules and `_meta.pre_function` references; nil refuses them.
+	Wasm *wasmhost.Host
 	// Explain describes what the data plane would do with a request given as JSON
 	// (POST /apisix/admin/explain).
 	Explain func(req []byte) (any, error)
@@ -86,6 +92,8 @@ func New(opts Options) *Server {
 	a.HandleFunc("/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
 	a.HandleFunc("/schema/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
 	a.HandleFunc("/explain", s.explain).Methods(http.MethodPost)
+	a.HandleFunc("/wasm_modules", s.wasmModules)
+	a.HandleFunc("/wasm_modules/{id}", s.wasmModules)
 	a.HandleFunc("/consumers/{user}/credentials", s.credentials)
 	a.HandleFunc("/consumers/{user}/credentials/{cid}", s.credentials)
 	a.HandleFunc("/revisions", s.revisions).Methods(http.MethodGet)

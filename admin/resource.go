@@ -275,7 +275,12 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, ki kindInfo, id str
 	}
 	value, _ := json.Marshal(m)
 	check := s.checkWrite(ki.kind, id, dryRun(r))
-	it, created, err := s.opts.Store.Put(r.Context(), ki.kind, id, value, func(rd store.Reader) error { return check(rd, value) })
+	stored, err := s.sealed(ki.kind, value)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	it, created, err := s.opts.Store.Put(r.Context(), ki.kind, id, stored, func(rd store.Reader) error { return check(rd, value) })
 	if err != nil && !errors.Is(err, store.ErrDryRun) {
 		s.fail(w, r, err)
 		return
@@ -303,7 +308,12 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, ki kindInfo) {
 	}
 	value, _ := json.Marshal(m)
 	check := s.checkWrite(ki.kind, "", dryRun(r))
-	it, err := s.opts.Store.Create(r.Context(), ki.kind, value, func(rd store.Reader) error { return check(rd, value) })
+	stored, err := s.sealed(ki.kind, value)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	it, err := s.opts.Store.Create(r.Context(), ki.kind, stored, func(rd store.Reader) error { return check(rd, value) })
 	if err != nil && !errors.Is(err, store.ErrDryRun) {
 		s.fail(w, r, err)
 		return
@@ -337,6 +347,12 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ki kindInfo, id, 
 	check := s.checkWrite(ki.kind, id, dryRun(r))
 	it, err := s.opts.Store.Patch(r.Context(), ki.kind, id, func(rd store.Reader, old store.Item) (json.RawMessage, bool, error) {
 		var cur map[string]any
+		if ki.kind == store.KindSSL {
+			var err error
+			if old.Value, err = s.opts.Keyring.DecryptSSL(old.Value); err != nil {
+				return nil, false, fmt.Errorf("decrypt stored ssl %s: %w", id, err)
+			}
+		}
 		if err := json.Unmarshal(old.Value, &cur); err != nil {
 			return nil, false, fmt.Errorf("read stored %s %s: %w", ki.kind.Singular(), id, err)
 		}
@@ -358,7 +374,15 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, ki kindInfo, id, 
 		if err != nil {
 			return nil, false, err
 		}
-		return value, keepUpdate, check(rd, value)
+		cerr := check(rd, value)
+		if cerr != nil && !errors.Is(cerr, store.ErrDryRun) {
+			return nil, false, cerr
+		}
+		stored, err := s.sealed(ki.kind, value)
+		if err != nil {
+			return nil, false, err
+		}
+		return stored, keepUpdate, cerr
 	})
 	if err != nil && !errors.Is(err, store.ErrDryRun) {
 		s.fail(w, r, err)
@@ -544,4 +568,16 @@ func (s *Server) checkWrite(k store.Kind, id string, dry bool) func(rd store.Rea
 		}
 		return nil
 	}
+}
+
+// sealed is the value as stored: SSL private keys encrypted with the node's keyring.
+func (s *Server) sealed(k store.Kind, value json.RawMessage) (json.RawMessage, error) {
+	if k != store.KindSSL || s.opts.Keyring == nil {
+		return value, nil
+	}
+	out, err := s.opts.Keyring.EncryptSSL(value)
+	if err != nil {
+		return nil, fmt.Errorf("encrypt ssl keys: %w", err)
+	}
+	return out, nil
 }

@@ -35,7 +35,7 @@ func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.R
 		if err := s.opts.Registry.DecodeAll(p); err != nil {
 			return bad("%v", err)
 		}
-		return nil
+		return s.checkHooks(rd, p)
 	}
 	switch v := obj.(type) {
 	case *store.Route:
@@ -65,6 +65,9 @@ func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.R
 		// an auth plugin on a consumer carries its consumer config (key-auth: the key)
 		if err := s.opts.Registry.DecodeAllConsumer(v.Plugins); err != nil {
 			return bad("invalid plugins configuration: %v", err)
+		}
+		if err := s.checkHooks(rd, v.Plugins); err != nil {
+			return err
 		}
 		if err := s.uniqueCredentials(rd, k, id, value); err != nil {
 			return err

@@ -118,7 +118,11 @@ func (s *Server) forward(q *request, rt *route) {
 			timer = time.AfterFunc(connectTO+readTO, func() { stop(context.DeadlineExceeded) })
 			send = out.WithContext(ctx)
 		}
-		resp, err = up.tr.RoundTrip(send)
+		if upgrade {
+			resp, err = up.ws.RoundTrip(send) // the tunnel needs net/http's 101 handling
+		} else {
+			resp, err = up.tr.RoundTrip(send)
+		}
 		c.UpstreamTime = time.Since(start)
 		if timer != nil && !timer.Stop() && err == nil {
 			// the header came just as the route's timeout fired: the body is cut

@@ -34,7 +34,7 @@ func mergePlugins(layers ...store.Plugins) map[string]json.RawMessage {
 
 // buildPluginState builds the global rules' chain and the consumer set. A global rule or
 // consumer that fails to build is logged and left out.
-func buildPluginState(reg *plugins.Registry, items map[store.Kind][]store.Item, log *slog.Logger) *pluginState {
+func buildPluginState(reg *plugins.Registry, items map[store.Kind][]store.Item, hooks plugins.HookBuilder, log *slog.Logger) *pluginState {
 	ps := &pluginState{}
 	if reg == nil {
 		reg = plugins.NewRegistry()
@@ -62,7 +62,7 @@ func buildPluginState(reg *plugins.Registry, items map[store.Kind][]store.Item, 
 	for n := range dup {
 		delete(global, n)
 	}
-	ch, errs := reg.BuildChainSkipping(global, nil)
+	ch, errs := reg.BuildChainSkipping(global, hooks)
 	for _, err := range errs {
 		log.Error("plugin left out of global rules", "err", err)
 	}
@@ -116,7 +116,7 @@ func buildPluginState(reg *plugins.Registry, items map[store.Kind][]store.Item, 
 		layers = append(layers, other)
 		merged := mergePlugins(layers...)
 		if len(merged) > 0 {
-			ch, errs := reg.BuildChainSkipping(merged, nil)
+			ch, errs := reg.BuildChainSkipping(merged, hooks)
 			for _, err := range errs {
 				log.Error("plugin left out of consumer", "username", c.Username, "err", err)
 			}
@@ -160,7 +160,7 @@ func buildPluginState(reg *plugins.Registry, items map[store.Kind][]store.Item, 
 }
 
 // routeChain builds the chain of a route merged with its plugin config and service.
-func (ps *pluginState) routeChain(reg *plugins.Registry, r *store.Route, svc *store.Service, pc *store.PluginConfig) (*plugins.Chain, []error) {
+func (ps *pluginState) routeChain(reg *plugins.Registry, r *store.Route, svc *store.Service, pc *store.PluginConfig, hooks plugins.HookBuilder) (*plugins.Chain, []error) {
 	var layers []store.Plugins
 	if svc != nil {
 		layers = append(layers, svc.Plugins)
@@ -176,7 +176,7 @@ func (ps *pluginState) routeChain(reg *plugins.Registry, r *store.Route, svc *st
 	if reg == nil {
 		return nil, []error{fmt.Errorf("route has plugins but no plugin registry is set")}
 	}
-	ch, errs := reg.BuildChainSkipping(merged, nil)
+	ch, errs := reg.BuildChainSkipping(merged, hooks)
 	ps.chains = append(ps.chains, ch)
 	return ch, errs
 }

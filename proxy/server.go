@@ -11,9 +11,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portico-gw/portico/internal/metrics"
 	"github.com/portico-gw/portico/plugins"
 	"github.com/portico-gw/portico/proxy/router"
 	"github.com/portico-gw/portico/store"
+	"github.com/portico-gw/portico/wasmhost"
 )
 
 // Server is the data plane's http.Handler.
@@ -23,6 +25,10 @@ type Server struct {
 	pool sync.Pool // *request
 	// Registry builds the plugin chains; nil means no plugin can run.
 	Registry *plugins.Registry
+	// AccessLog records every routed request after the plugins' log phase; nil logs none.
+	AccessLog interface{ Record(c *plugins.Ctx) }
+	// Wasm runs `_meta.pre_function` hooks; nil means hooks are refused.
+	Wasm *wasmhost.Host
 	// DecryptKey opens an ssls private key as stored (data_encryption); nil means keys
 	// are stored in plain text. Set it before Run.
 	DecryptKey func(string) (string, error)
@@ -100,6 +106,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errBadPath.Error()+": "+err.Error())
 		return
 	}
+	metrics.CountRequest()
 	q := s.pool.Get().(*request)
 	defer s.release(q)
 	q.rreq = router.Request{Method: r.Method, Host: hostOnlyLower(r.Host), RawHost: r.Host, Path: path}
@@ -232,6 +239,9 @@ func cleanHopHeaders(h http.Header) {
 }
 
 func (s *Server) release(q *request) {
+	if s.AccessLog != nil {
+		s.AccessLog.Record(&q.ctx)
+	}
 	q.ctx.Reset()
 	q.params.Reset()
 	q.rreq = router.Request{}
@@ -319,7 +329,7 @@ func (s *Server) Run(ctx context.Context, st *store.Store, ready chan<- struct{}
 			sortItems(l)
 			flat[k] = l
 		}
-		next, err := buildSnapshot(rev, flat, s.snap.Load(), s.Registry, s.DecryptKey, s.log)
+		next, err := buildSnapshot(rev, flat, s.snap.Load(), s.Registry, s.DecryptKey, s.hookBuilder(flat), s.log)
 		if err != nil {
 			s.log.Error("snapshot not built; the previous one keeps serving", "revision", rev, "err", err)
 			return

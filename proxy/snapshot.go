@@ -54,14 +54,14 @@ type route struct {
 // buildSnapshot compiles items. prev offers upstreams to carry over; errors in one
 // route are logged and that route left out, so one bad item cannot stop the rest.
 // decrypt opens stored ssls private keys (nil: they are plain).
-func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot, reg *plugins.Registry, decrypt func(string) (string, error), log *slog.Logger) (*Snapshot, error) {
+func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot, reg *plugins.Registry, decrypt func(string) (string, error), hooks plugins.HookBuilder, log *slog.Logger) (*Snapshot, error) {
 	s := &Snapshot{Rev: rev, upstreams: map[string]*upstream{}}
 	var prevCerts *certTable
 	if prev != nil {
 		prevCerts = prev.certs
 	}
 	s.certs = buildCerts(items[store.KindSSL], prevCerts, decrypt, log)
-	ps := buildPluginState(reg, items, log)
+	ps := buildPluginState(reg, items, hooks, log)
 	s.pstate, s.global, s.consumers = ps, ps.global, ps.consumers
 	pluginConfigs := map[string]*store.PluginConfig{}
 	for _, it := range items[store.KindPluginConfig] {
@@ -80,7 +80,7 @@ func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot,
 				return nil, nil, http.StatusServiceUnavailable
 			}
 		}
-		ch, errs := ps.routeChain(reg, r, svc, pc)
+		ch, errs := ps.routeChain(reg, r, svc, pc, hooks)
 		for _, err := range errs {
 			log.Error("plugin left out of route", "route_id", id, "err", err)
 		}

@@ -30,7 +30,8 @@ type upstream struct {
 	nodes    []node
 	bal      balancer.Balancer
 	checker  *health.Checker
-	tr       *http.Transport
+	tr       roundTripper    // h1Client for plain-HTTP upstreams, else ws
+	ws       *http.Transport // WebSocket upgrades (net/http's 101 handling), TLS upstreams
 	passHost string
 	upHost   string
 	hashOn   string
@@ -41,6 +42,12 @@ type upstream struct {
 	retryTO  time.Duration
 	timeout  store.Timeout
 	empty    bool // no node: every request gets 503
+}
+
+// roundTripper is what forward sends a request with: an *h1Client or an *http.Transport.
+type roundTripper interface {
+	RoundTrip(*http.Request) (*http.Response, error)
+	CloseIdleConnections()
 }
 
 type node struct {
@@ -130,7 +137,15 @@ func newUpstream(id string, u *store.Upstream, reuse map[string]*upstream) (*ups
 		}
 		up.checker = health.NewChecker(cfg, addrs, probeHost)
 	}
-	up.tr = newTransport(u, up.timeout)
+	up.ws = newTransport(u, up.timeout)
+	up.tr = up.ws
+	if up.scheme == "http" {
+		addrs := make([]string, len(up.nodes))
+		for i, n := range up.nodes {
+			addrs[i] = n.addr
+		}
+		up.tr = newH1Client(addrs, u, up.timeout, up.ws)
+	}
 	return up, nil
 }
 
@@ -197,6 +212,9 @@ func (u *upstream) close() {
 	}
 	if u.tr != nil {
 		u.tr.CloseIdleConnections()
+	}
+	if u.ws != nil {
+		u.ws.CloseIdleConnections()
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portico-gw/portico/admin"
+	"github.com/portico-gw/portico/internal/dataenc"
 	"github.com/portico-gw/portico/store"
 )
 
@@ -42,6 +43,18 @@ type Config struct {
 	Status struct {
 		Listen string `yaml:"listen"`
 	} `yaml:"status"`
+	// Metrics serves Prometheus metrics at /apisix/prometheus/metrics, as APISIX's
+	// prometheus export server ("off" disables it).
+	Metrics struct {
+		Listen string `yaml:"listen"`
+	} `yaml:"metrics"`
+	// AccessLog writes one line per request: Path "" is off, "-" is stdout; Format is
+	// an nginx-style $var line, or with JSON a JSON object of templates.
+	AccessLog struct {
+		Path   string `yaml:"path"`
+		Format string `yaml:"format"`
+		JSON   bool   `yaml:"json"`
+	} `yaml:"access_log"`
 	// ShutdownTimeout bounds, in seconds, how long in-flight requests may finish after
 	// SIGTERM.
 	ShutdownTimeout float64 `yaml:"shutdown_timeout"`
@@ -55,6 +68,11 @@ type Config struct {
 		Cmd         []string `yaml:"cmd"`
 		PathForTest string   `yaml:"path_for_test"`
 	} `yaml:"ext_plugin"`
+	// DataEncryption encrypts SSL private keys at rest: the first key of the keyring
+	// encrypts, every key decrypts (APISIX's apisix.data_encryption).
+	DataEncryption struct {
+		Keyring []string `yaml:"keyring"`
+	} `yaml:"data_encryption"`
 	// Role is the node's part: traditional (proxy + admin), control_plane (admin only)
 	// or data_plane (proxy only), as APISIX's deployment.role.
 	Role  string `yaml:"role"`
@@ -113,6 +131,9 @@ func loadConfig(path string) (*Config, error) {
 	}
 	if c.Status.Listen == "" {
 		c.Status.Listen = "127.0.0.1:7085"
+	}
+	if c.Metrics.Listen == "" {
+		c.Metrics.Listen = "127.0.0.1:9091"
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 30
@@ -194,6 +215,11 @@ func (c *Config) validate() error {
 		}
 	default:
 		return fmt.Errorf("config key store.type: %q is not bbolt or etcd", c.Store.Type)
+	}
+	if c.DataEncryption.Keyring != nil {
+		if _, err := dataenc.New(c.DataEncryption.Keyring); err != nil {
+			return fmt.Errorf("config key data_encryption.keyring: %w", err)
+		}
 	}
 	switch c.Role {
 	case "", "traditional", "control_plane", "data_plane":

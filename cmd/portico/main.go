@@ -13,16 +13,21 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/portico-gw/portico/admin"
+	"github.com/portico-gw/portico/internal/accesslog"
+	"github.com/portico-gw/portico/internal/dataenc"
+	"github.com/portico-gw/portico/internal/metrics"
 	"github.com/portico-gw/portico/plugins"
 	"github.com/portico-gw/portico/plugins/builtin"
 	"github.com/portico-gw/portico/proxy"
 	"github.com/portico-gw/portico/store"
+	"github.com/portico-gw/portico/wasmhost"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -173,8 +178,46 @@ func serve(cfg *Config, cfgPath, resources string) error {
 		}
 	}
 
+	wh, err := wasmhost.New(wasmhost.Options{CacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), Logger: log.With("component", "wasm")})
+	if err != nil {
+		return fmt.Errorf("start the wasm host: %w", err)
+	}
+	defer wh.Close()
+	var keyring *dataenc.Keyring // nil: keys are stored as sent
+	if len(cfg.DataEncryption.Keyring) > 0 {
+		if keyring, err = dataenc.New(cfg.DataEncryption.Keyring); err != nil {
+			return fmt.Errorf("config key data_encryption.keyring: %w", err)
+		}
+	}
+
 	px := proxy.NewServer(log.With("component", "proxy"))
 	px.Registry = reg
+	var alog *accesslog.Log
+	if cfg.AccessLog.Path != "" {
+		if alog, err = accesslog.New(accesslog.Options{Path: cfg.AccessLog.Path, Format: cfg.AccessLog.Format, JSON: cfg.AccessLog.JSON}); err != nil {
+			return fmt.Errorf("config key access_log: %w", err)
+		}
+		defer alog.Close()
+		px.AccessLog = alog
+		reopen := make(chan os.Signal, 1)
+		signal.Notify(reopen, syscall.SIGUSR1)
+		defer signal.Stop(reopen)
+		go func() {
+			for range reopen {
+				if err := alog.Reopen(); err != nil {
+					log.Error("reopen the access log", "err", err)
+				} else {
+					log.Info("access log reopened", "path", cfg.AccessLog.Path)
+				}
+			}
+		}()
+	}
+	hostname, _ := os.Hostname()
+	metrics.SetNodeInfo(hostname, version)
+	px.Wasm = wh
+	if len(cfg.DataEncryption.Keyring) > 0 {
+		px.DecryptKey = keyring.Decrypt
+	}
 	ready := make(chan struct{})
 	runErr := make(chan error, 1)
 	go func() { runErr <- px.Run(ctx, st, ready) }()
@@ -187,6 +230,7 @@ func serve(cfg *Config, cfgPath, resources string) error {
 	adm := admin.New(admin.Options{
 		Store: st, Registry: reg, Keys: keys, Allow: cfg.allow, MaxBody: cfg.Admin.MaxBody,
 		Validate: proxy.Validate, Version: version, Log: log.With("component", "admin"),
+		Wasm: wh, Keyring: keyring,
 		Explain: func(body []byte) (any, error) {
 			var req proxy.ExplainRequest
 			dec := json.NewDecoder(bytes.NewReader(body))
@@ -207,6 +251,7 @@ func serve(cfg *Config, cfgPath, resources string) error {
 
 	proxySrv := &http.Server{
 		Handler:           px,
+		ConnState:         metrics.ConnState,
 		ReadHeaderTimeout: time.Duration(cfg.Proxy.ReadHeaderTimeout * float64(time.Second)),
 		IdleTimeout:       time.Duration(cfg.Proxy.IdleTimeout * float64(time.Second)),
 		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
@@ -245,7 +290,6 @@ func serve(cfg *Config, cfgPath, resources string) error {
 		opened = append(opened, ln)
 		return ln, ln.Addr().String(), nil
 	}
-	var err error
 	var (
 		pl, al, sl, hl                              net.Listener
 		proxyAddr, adminAddr, statusAddr, httpsAddr = "off", "off", "off", "off"
@@ -263,6 +307,13 @@ func serve(cfg *Config, cfgPath, resources string) error {
 	if sl, statusAddr, err = listen("status", cfg.Status.Listen); err != nil {
 		return err
 	}
+	var ml net.Listener
+	metricsAddr := "off"
+	if cfg.Metrics.Listen != "off" {
+		if ml, metricsAddr, err = listen("metrics", cfg.Metrics.Listen); err != nil {
+			return err
+		}
+	}
 	if proxyOn && cfg.Proxy.HTTPSListen != "" {
 		if hl, httpsAddr, err = listen("https", cfg.Proxy.HTTPSListen); err != nil {
 			return err
@@ -279,8 +330,12 @@ func serve(cfg *Config, cfgPath, resources string) error {
 		go func() { errs <- adminSrv.Serve(al) }()
 	}
 	go func() { errs <- statusSrv.Serve(sl) }()
+	metricsSrv := &http.Server{Handler: metricsHandler(), ReadHeaderTimeout: 5 * time.Second}
+	if ml != nil {
+		go func() { errs <- metricsSrv.Serve(ml) }()
+	}
 
-	attrs := []any{"version", version, "proxy", proxyAddr, "admin", adminAddr, "status", statusAddr, "https", httpsAddr, "role", cfg.Role, "store", cfg.Store.Type, "data_dir", cfg.DataDir, "revision", st.Revision()}
+	attrs := []any{"version", version, "proxy", proxyAddr, "admin", adminAddr, "status", statusAddr, "https", httpsAddr, "metrics", metricsAddr, "role", cfg.Role, "store", cfg.Store.Type, "data_dir", cfg.DataDir, "revision", st.Revision()}
 	switch {
 	case !adminOn:
 		attrs = append(attrs, "resources", resources)
@@ -320,8 +375,16 @@ func serve(cfg *Config, cfgPath, resources string) error {
 	}
 	wg.Wait()
 	statusSrv.Close()
+	metricsSrv.Close()
 	log.Info("portico stopped")
 	return nil
+}
+
+// metricsHandler serves Prometheus metrics where APISIX's export server does.
+func metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /apisix/prometheus/metrics", metrics.Handler())
+	return mux
 }
 
 // draining is set once shutdown begins: /readyz then answers 503 so a load balancer

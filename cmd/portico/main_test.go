@@ -83,6 +83,8 @@ const goodConfig = `proxy:
   listen: 127.0.0.1:0
 status:
   listen: 127.0.0.1:0
+metrics:
+  listen: 127.0.0.1:0
 admin:
   listen: 127.0.0.1:0
   max_body: 2048
@@ -268,7 +270,7 @@ func (p *proc) stop(t *testing.T, sig syscall.Signal) int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
-const noKeyConfig = "proxy:\n  listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\nstatus:\n  listen: 127.0.0.1:0\ndata_dir: %s\n"
+const noKeyConfig = "proxy:\n  listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\nstatus:\n  listen: 127.0.0.1:0\nmetrics:\n  listen: off\ndata_dir: %s\n"
 
 func TestGeneratedAdminKey(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")

@@ -136,4 +136,3 @@ func (s *EtcdServer) Stop() {
 	}
 	s.cmd = nil
 }
-

@@ -72,7 +72,9 @@ type Portico struct {
 	Key     string // the admin key
 	// ProxyURL, AdminURL and StatusURL are "http://127.0.0.1:port".
 	ProxyURL, AdminURL, StatusURL string
-	Client                        *http.Client
+	// MetricsURL is the Prometheus listener, "http://127.0.0.1:port".
+	MetricsURL string
+	Client     *http.Client
 
 	args []string
 	mu   sync.Mutex
@@ -125,7 +127,7 @@ func Start(t testing.TB, opts ...Options) *Portico {
 			proxyExtra.WriteString("  " + l + "\n")
 		}
 	}
-	cfg := fmt.Sprintf("proxy:\n  listen: 127.0.0.1:0\n%sadmin:\n  listen: 127.0.0.1:0\n  keys:\n    - name: test\n      key: %s\n      role: admin\n    - name: viewer\n      key: viewer-%s\n      role: viewer\n%sstatus:\n  listen: 127.0.0.1:0\ndata_dir: %s\nlog:\n  level: info\n%s", proxyExtra.String(), p.Key, p.Key, adminExtra.String(), p.DataDir, o.ExtraConfig)
+	cfg := fmt.Sprintf("proxy:\n  listen: 127.0.0.1:0\n%sadmin:\n  listen: 127.0.0.1:0\n  keys:\n    - name: test\n      key: %s\n      role: admin\n    - name: viewer\n      key: viewer-%s\n      role: viewer\n%sstatus:\n  listen: 127.0.0.1:0\nmetrics:\n  listen: 127.0.0.1:0\ndata_dir: %s\nlog:\n  level: info\n%s", proxyExtra.String(), p.Key, p.Key, adminExtra.String(), p.DataDir, o.ExtraConfig)
 	if err := os.WriteFile(p.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +142,10 @@ func Start(t testing.TB, opts ...Options) *Portico {
 	return p
 }
 
-var startedLine = regexp.MustCompile(`msg="portico started".* proxy=(\S+) admin=(\S+)(?: status=(\S+))?`)
+var (
+	startedLine = regexp.MustCompile(`msg="portico started".* proxy=(\S+) admin=(\S+)(?: status=(\S+))?`)
+	metricsAddr = regexp.MustCompile(` metrics=(\S+)`)
+)
 
 func (p *Portico) start(bin string, env []string) {
 	p.t.Helper()
@@ -184,6 +189,9 @@ func (p *Portico) start(bin string, env []string) {
 		p.ProxyURL, p.AdminURL = "http://"+a[0], "http://"+a[1]
 		if a[2] != "" {
 			p.StatusURL = "http://" + a[2]
+		}
+		if m := metricsAddr.FindStringSubmatch(p.Logs()); m != nil && m[1] != "off" {
+			p.MetricsURL = "http://" + m[1]
 		}
 	case <-p.done:
 		p.t.Fatalf("portico exited before it started:\n%s", p.Logs())

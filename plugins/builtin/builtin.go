@@ -7,8 +7,12 @@ import (
 	"github.com/portico-gw/portico/plugins/basicauth"
 	"github.com/portico-gw/portico/plugins/consumerrestriction"
 	"github.com/portico-gw/portico/plugins/cors"
+	"github.com/portico-gw/portico/plugins/extpluginpostreq"
+	"github.com/portico-gw/portico/plugins/extpluginprereq"
 	"github.com/portico-gw/portico/plugins/faultinjection"
+	"github.com/portico-gw/portico/plugins/filelogger"
 	"github.com/portico-gw/portico/plugins/gzip"
+	"github.com/portico-gw/portico/plugins/httplogger"
 	"github.com/portico-gw/portico/plugins/iprestriction"
 	"github.com/portico-gw/portico/plugins/jwtauth"
 	"github.com/portico-gw/portico/plugins/keyauth"
@@ -16,6 +20,7 @@ import (
 	"github.com/portico-gw/portico/plugins/limitcount"
 	"github.com/portico-gw/portico/plugins/limitreq"
 	"github.com/portico-gw/portico/plugins/mocking"
+	"github.com/portico-gw/portico/plugins/prometheus"
 	"github.com/portico-gw/portico/plugins/proxyrewrite"
 	"github.com/portico-gw/portico/plugins/realip"
 	"github.com/portico-gw/portico/plugins/redirect"
@@ -32,8 +37,12 @@ var Specs = []plugins.Spec{
 	basicauth.Spec,
 	consumerrestriction.Spec,
 	cors.Spec,
+	extpluginpostreq.Spec,
+	extpluginprereq.Spec,
 	faultinjection.Spec,
+	filelogger.Spec,
 	gzip.Spec,
+	httplogger.Spec,
 	iprestriction.Spec,
 	jwtauth.Spec,
 	keyauth.Spec,
@@ -41,6 +50,7 @@ var Specs = []plugins.Spec{
 	limitcount.Spec,
 	limitreq.Spec,
 	mocking.Spec,
+	prometheus.Spec,
 	proxyrewrite.Spec,
 	realip.Spec,
 	redirect.Spec,

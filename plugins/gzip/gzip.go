@@ -157,7 +157,6 @@ type Plugin struct {
 	version   int // http_version × 10
 	vary      bool
 	pool      *sync.Pool // of *stream at this level
-	states    *states[stream]
 }
 
 // stream is one response's compressor; the writer appends to out.
@@ -190,7 +189,7 @@ func init() {
 
 // New applies the defaults.
 func New(c *Config) (*Plugin, error) {
-	p := &Plugin{types: []string{"text/html"}, minLength: 20, version: 11, states: newStates[stream]()}
+	p := &Plugin{types: []string{"text/html"}, minLength: 20, version: 11}
 	if c.Types != nil {
 		p.all, p.types = c.Types.All, c.Types.List
 	}
@@ -250,7 +249,7 @@ func (p *Plugin) HeaderFilter(c *plugins.Ctx) {
 	s := p.pool.Get().(*stream)
 	s.out.b = nil
 	s.zw.Reset(&s.out)
-	p.states.put(c, s)
+	c.SetPluginState(p, s)
 }
 
 func (p *Plugin) typeMatches(ct string) bool {
@@ -271,7 +270,7 @@ func (p *Plugin) typeMatches(ct string) bool {
 
 // BodyFilter compresses one chunk; the last call closes the stream.
 func (p *Plugin) BodyFilter(c *plugins.Ctx, chunk []byte, eof bool) []byte {
-	s := p.states.get(c)
+	s, _ := c.PluginState(p).(*stream)
 	if s == nil {
 		return chunk
 	}
@@ -296,8 +295,11 @@ func (p *Plugin) BodyFilter(c *plugins.Ctx, chunk []byte, eof bool) []byte {
 // Log returns the stream of a response that ended before its last chunk.
 func (p *Plugin) Log(c *plugins.Ctx) { p.release(c) }
 
+// release returns this response's stream, if any, to the pool; the stream is kept in
+// the Ctx's plugin state under p between HeaderFilter and the last BodyFilter.
 func (p *Plugin) release(c *plugins.Ctx) {
-	if s := p.states.take(c); s != nil {
+	if s, _ := c.PluginState(p).(*stream); s != nil {
+		c.SetPluginState(p, nil)
 		s.out.b = nil
 		s.zw.Reset(&s.out)
 		p.pool.Put(s)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/internal/limitkey"
 )
 
 // Spec registers limit-conn.
@@ -155,7 +156,7 @@ type Plugin struct {
 	conn   int64
 	max    int64 // conn + burst
 	delay  time.Duration
-	key    keyFunc
+	key    limitkey.Func
 	status int
 	body   []byte // pre-encoded {"error_msg": …}; nil: no body
 	mark   string // request variable naming what Access counted
@@ -174,7 +175,7 @@ func New(c *Config) (*Plugin, error) {
 		conn:   c.Conn.Int,
 		max:    c.Conn.Int + c.Burst.Int,
 		delay:  time.Duration(*c.DefaultConnDelay * float64(time.Second)),
-		key:    compileKey(c.KeyType, *c.Key),
+		key:    limitkey.Compile(c.KeyType, *c.Key),
 		status: 503,
 		mark:   "_limit_conn_" + strconv.FormatUint(seq.Add(1), 10),
 		sleep:  sleep,

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/internal/limitkey"
 )
 
 // Spec registers limit-count.
@@ -171,7 +172,7 @@ type Plugin struct {
 	limit    int64
 	span     int64 // window length, nanoseconds
 	limitStr string
-	key      keyFunc
+	key      limitkey.Func
 	status   int
 	body     []byte // pre-encoded {"error_msg": …}; nil: no body
 	headers  bool
@@ -203,7 +204,7 @@ func New(c *Config) (*Plugin, error) {
 	if key == "" {
 		key = "remote_addr"
 	}
-	p.key = compileKey(c.KeyType, key)
+	p.key = limitkey.Compile(c.KeyType, key)
 	if c.RejectedCode != nil {
 		p.status = *c.RejectedCode
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/internal/limitkey"
 )
 
 // Spec registers limit-req.
@@ -92,7 +93,7 @@ type Plugin struct {
 	st      atomic.Pointer[store]
 	rate    float64 // thousandths of a request per second
 	burst   float64 // thousandths of a request
-	key     keyFunc
+	key     limitkey.Func
 	nodelay bool
 	status  int
 	body    []byte // pre-encoded {"error_msg": …}; nil: no body
@@ -111,7 +112,7 @@ func New(c *Config) (*Plugin, error) {
 		id:      "conf:" + hex.EncodeToString(sum[:]),
 		rate:    *c.Rate * 1000,
 		burst:   *c.Burst * 1000,
-		key:     compileKey(c.KeyType, *c.Key),
+		key:     limitkey.Compile(c.KeyType, *c.Key),
 		nodelay: c.Nodelay,
 		status:  503,
 		now:     mono,

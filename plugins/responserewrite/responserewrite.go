@@ -34,9 +34,8 @@ type Plugin struct {
 	remove   []string
 
 	// needState: the body phase must know what header_filter decided (vars with a
-	// body) or must buffer (filters).
+	// body) or must buffer (filters). The state is the Ctx's plugin state under p.
 	needState bool
-	states    *states[reqState]
 	log       *slog.Logger
 }
 
@@ -105,16 +104,13 @@ func New(c *Config) (*Plugin, error) {
 		}
 	}
 	p.needState = p.filters != nil || (p.body != nil && p.vars != nil)
-	if p.needState {
-		p.states = newStates[reqState]()
-	}
 	return p, nil
 }
 
 // HeaderFilter evaluates vars and changes the status and headers.
 func (p *Plugin) HeaderFilter(c *plugins.Ctx) {
 	if p.needState {
-		p.states.drop(c) // a stale entry of an earlier request on this pooled Ctx
+		c.SetPluginState(p, nil) // a stale entry of an earlier request on this pooled Ctx
 	}
 	if p.vars != nil && !p.vars.Eval(c) {
 		return
@@ -135,7 +131,7 @@ func (p *Plugin) HeaderFilter(c *plugins.Ctx) {
 			delete(h, "Last-Modified")
 			delete(h, "Etag")
 			if p.needState {
-				p.states.put(c, &reqState{gzipped: gzipped})
+				c.SetPluginState(p, &reqState{gzipped: gzipped})
 			}
 		}
 	}
@@ -179,7 +175,7 @@ func (p *Plugin) BodyFilter(c *plugins.Ctx, chunk []byte, eof bool) []byte {
 		}
 		return p.body
 	}
-	st := p.states.get(c)
+	st, _ := c.PluginState(p).(*reqState)
 	if st == nil { // vars did not hold, or the encoding is not one filters can read
 		return chunk
 	}
@@ -187,7 +183,7 @@ func (p *Plugin) BodyFilter(c *plugins.Ctx, chunk []byte, eof bool) []byte {
 		if !eof {
 			return nil
 		}
-		p.states.drop(c)
+		c.SetPluginState(p, nil)
 		return p.body
 	}
 	if room := p.maxBody - len(st.buf); room > 0 {
@@ -196,7 +192,7 @@ func (p *Plugin) BodyFilter(c *plugins.Ctx, chunk []byte, eof bool) []byte {
 	if !eof {
 		return nil
 	}
-	p.states.drop(c)
+	c.SetPluginState(p, nil)
 	body := st.buf
 	if st.gzipped {
 		plain, err := gunzip(body, p.maxBody)
@@ -218,7 +214,7 @@ func (p *Plugin) BodyFilter(c *plugins.Ctx, chunk []byte, eof bool) []byte {
 // Log drops the request's state when the response ended before its last chunk.
 func (p *Plugin) Log(c *plugins.Ctx) {
 	if p.needState {
-		p.states.drop(c)
+		c.SetPluginState(p, nil)
 	}
 }
 

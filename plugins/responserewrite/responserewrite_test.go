@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/portico-gw/portico/plugins"
@@ -185,11 +186,22 @@ func TestResponse(t *testing.T) {
 					t.Errorf("%s = %q, want %q", k, got, want)
 				}
 			}
-			if p.states != nil && p.states.len() != 0 {
-				t.Errorf("%d states left after the response", p.states.len())
+			if n := states(p, c); n != 0 {
+				t.Errorf("%d states left after the response", n)
 			}
 		})
 	}
+}
+
+// states counts the request states p still holds in cs' plugin state.
+func states(p *Plugin, cs ...*plugins.Ctx) int {
+	n := 0
+	for _, c := range cs {
+		if c.PluginState(p) != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func gz(t *testing.T, s string) []byte {
@@ -246,7 +258,7 @@ func TestAbortedResponse(t *testing.T) {
 	p.HeaderFilter(c)
 	p.BodyFilter(c, []byte("aaa"), false)
 	p.Log(c)
-	if n := p.states.len(); n != 0 {
+	if n := states(p, c); n != 0 {
 		t.Fatalf("%d states after Log", n)
 	}
 	p.HeaderFilter(c)
@@ -262,6 +274,7 @@ func TestAbortedResponse(t *testing.T) {
 func TestResponse_hammer(t *testing.T) {
 	p := pluginstest.Build(t, Spec, `{"vars":[["arg_n","~~","^[0-9]+$"]],"filters":[{"regex":"(\\d+)","replace":"<$1>","scope":"global"}],"headers":{"set":{"X-N":"$arg_n"}}}`).(*Plugin)
 	var wg sync.WaitGroup
+	var left atomic.Int64
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func() {
@@ -270,6 +283,7 @@ func TestResponse_hammer(t *testing.T) {
 				n := fmt.Sprint(w*1000 + i)
 				c := pluginstest.Ctx(t, pluginstest.Target("/?n="+n))
 				_, h, body := response(t, p, c, 200, http.Header{}, "a"+n[:1], n[1:]+"b")
+				left.Add(int64(states(p, c)))
 				if want := "a<" + n + ">b"; body != want || h.Get("X-N") != n {
 					t.Errorf("got %q %q, want %q", body, h.Get("X-N"), want)
 					return
@@ -278,7 +292,7 @@ func TestResponse_hammer(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if n := p.states.len(); n != 0 {
+	if n := left.Load(); n != 0 {
 		t.Errorf("%d states left", n)
 	}
 }

@@ -1,4 +1,4 @@
-package limitconn
+package limitkey
 
 import (
 	"strings"
@@ -6,14 +6,16 @@ import (
 	"github.com/portico-gw/portico/plugins"
 )
 
-// keyFunc resolves a request's counter key.
-type keyFunc func(c *plugins.Ctx) string
+// Func resolves a request's counter key.
+type Func func(c *plugins.Ctx) string
 
-// compileKey builds the key resolver for key_type: var reads one variable,
-// var_combination renders a `$var` template. A var that is missing, or a
+// Compile builds the key resolver for key_type: var reads one variable, constant is
+// the literal, var_combination renders a `$var` template. A var that is missing, or a
 // combination in which no variable resolves, falls back to remote_addr (APISIX).
-func compileKey(keyType, key string) keyFunc {
+func Compile(keyType, key string) Func {
 	switch keyType {
+	case "constant":
+		return func(*plugins.Ctx) string { return key }
 	case "var_combination":
 		tpl := plugins.CompileTemplate(key)
 		names, always := templateVars(key)

@@ -1,0 +1,11 @@
+// Package extpluginprereq is APISIX's ext-plugin-pre-req: it runs the external Plugin
+// Runner's request filters before any built-in plugin. Priority 12000, phase rewrite.
+//
+// The RPC, the conf tokens and what each field of the runner's reply does are in package
+// extplugin, which this package only hands the request to (through extplugin.Default,
+// set by cmd/portico). It holds no state of its own.
+//
+// Bad input: an empty conf list, an entry without name or value, a name longer than 128
+// bytes are refused when written. A runner that cannot be reached, times out or answers
+// an error gives 503, or lets the request pass with allow_degradation.
+package extpluginprereq
