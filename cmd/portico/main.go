@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/admin"
+	"github.com/portico-gw/portico/extplugin"
 	"github.com/portico-gw/portico/internal/accesslog"
 	"github.com/portico-gw/portico/internal/dataenc"
 	"github.com/portico-gw/portico/internal/metrics"
@@ -187,6 +188,25 @@ func serve(cfg *Config, cfgPath, resources string) error {
 	if len(cfg.DataEncryption.Keyring) > 0 {
 		if keyring, err = dataenc.New(cfg.DataEncryption.Keyring); err != nil {
 			return fmt.Errorf("config key data_encryption.keyring: %w", err)
+		}
+	}
+
+	// external plugin runners: a runner started and watched by Portico
+	// (ext_plugin.cmd), or one started by hand on ext_plugin.path_for_test
+	if ep := cfg.ExtPlugin; len(ep.Cmd) > 0 || ep.PathForTest != "" {
+		sock := ep.PathForTest
+		if sock == "" {
+			sock = filepath.Join(os.TempDir(), fmt.Sprintf("portico-runner-%d.sock", os.Getpid()))
+		}
+		cl := extplugin.NewClient(extplugin.Options{Socket: sock, Log: log.With("component", "ext-plugin")})
+		extplugin.SetDefault(cl)
+		defer cl.Close()
+		if len(ep.Cmd) > 0 {
+			runner, err := extplugin.StartRunner(extplugin.RunnerConfig{Cmd: ep.Cmd, Socket: sock, OnExit: cl.Flush, Log: log.With("component", "ext-plugin-runner")})
+			if err != nil {
+				return fmt.Errorf("config key ext_plugin.cmd: %w", err)
+			}
+			defer runner.Stop()
 		}
 	}
 

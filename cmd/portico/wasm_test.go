@@ -1,0 +1,49 @@
+package main
+
+import (
+	"encoding/base64"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portico-gw/portico/internal/porticotest"
+)
+
+// TestWasmPreFunctionSeed is seed 004: a hook registers user_id from the matched uri
+// parameter and proxy-rewrite uses it; the upstream receives /anything/123/world.
+func TestWasmPreFunctionSeed(t *testing.T) {
+	code, err := os.ReadFile(filepath.Join("..", "..", "testdata", "wasm", "user_id.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := porticotest.Start(t)
+	up := porticotest.NewUpstream(t, "a")
+
+	// bad modules are refused with what is wrong
+	p.Admin(t, "PUT", "/apisix/admin/wasm_modules/bad", `{"wasm":"`+base64.StdEncoding.EncodeToString([]byte("not wasm at all"))+`"}`).
+		WantStatus(400).WantBodyContains("invalid wasm module")
+	req, _ := http.NewRequest("PUT", p.AdminURL+"/apisix/admin/wasm_modules/user_id", strings.NewReader(string(code)))
+	req.Header.Set("X-API-KEY", p.Key)
+	req.Header.Set("Content-Type", "application/wasm")
+	p.Do(t, req).WantStatus(201)
+	got := p.Admin(t, "GET", "/apisix/admin/wasm_modules/user_id", "").WantStatus(200).JSON()
+	v := got["value"].(map[string]any)
+	if _, hasBytes := v["wasm"]; hasBytes || v["info"].(map[string]any)["sha256"] == "" {
+		t.Errorf("GET shows %v; want metadata without the bytes", v)
+	}
+
+	p.Admin(t, "PUT", "/apisix/admin/routes/1", `{"uri":"/anything/:user_id/hello","plugins":{"proxy-rewrite":{"uri":"/anything/$user_id/world","_meta":{"pre_function":"user_id"}}},"upstream":{"nodes":{`+up.Node(1)+`}}}`).WantStatus(201)
+	porticotest.Eventually(t, 10*time.Second, "hooked route served", func() bool { return p.Get(t, "/anything/123/hello").Status == 200 })
+	if uri := up.Last().URI; uri != "/anything/123/world" {
+		t.Errorf("upstream got %q, want /anything/123/world", uri)
+	}
+	// a reference to a missing module is refused at write time
+	p.Admin(t, "PUT", "/apisix/admin/routes/2", `{"uri":"/x","plugins":{"proxy-rewrite":{"uri":"/y","_meta":{"pre_function":"nope"}}},"upstream":{"nodes":{`+up.Node(1)+`}}}`).
+		WantStatus(400).WantBodyContains("pre_function")
+	// a referenced module cannot be deleted without force
+	p.Admin(t, "DELETE", "/apisix/admin/wasm_modules/user_id", "").WantStatus(400).WantBodyContains("route [1]")
+	p.Admin(t, "DELETE", "/apisix/admin/wasm_modules/user_id?force=true", "").WantStatus(200)
+}
