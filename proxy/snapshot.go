@@ -30,6 +30,30 @@ type Snapshot struct {
 	routes []router.Route
 	// certs are the HTTPS listener's certificates by SNI.
 	certs *certTable
+	// decoded holds this snapshot's decoded items for the next build to reuse.
+	decoded map[decodeKey]any
+}
+
+// decodeKey names one version of an item.
+type decodeKey struct {
+	kind store.Kind
+	id   string
+	mod  int64
+}
+
+// decodeCached decodes an item, or takes the decoded value of the same version from
+// the previous snapshot. Decoded values are never modified, so sharing them is safe.
+func decodeCached[T any](cur, prev map[decodeKey]any, it store.Item) (*T, error) {
+	k := decodeKey{it.Kind, it.ID, it.ModifiedIndex}
+	if v, ok := prev[k].(*T); ok && it.ModifiedIndex != 0 {
+		cur[k] = v
+		return v, nil
+	}
+	v, err := store.Decode[T](it.Value)
+	if err == nil {
+		cur[k] = v
+	}
+	return v, err
 }
 
 // route is a compiled route: the router's payload.
@@ -118,9 +142,15 @@ func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot,
 		s.upstreams[up.key] = up
 		return up, nil
 	}
+	// items unchanged since the previous snapshot are not decoded again
+	s.decoded = map[decodeKey]any{}
+	var prevDecoded map[decodeKey]any
+	if prev != nil {
+		prevDecoded = prev.decoded
+	}
 	upstreams := map[string]*store.Upstream{}
 	for _, it := range items[store.KindUpstream] {
-		u, err := store.Decode[store.Upstream](it.Value)
+		u, err := decodeCached[store.Upstream](s.decoded, prevDecoded, it)
 		if err != nil {
 			log.Error("skip upstream", "upstream_id", it.ID, "err", err)
 			continue
@@ -129,7 +159,7 @@ func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot,
 	}
 	services := map[string]*store.Service{}
 	for _, it := range items[store.KindService] {
-		sv, err := store.Decode[store.Service](it.Value)
+		sv, err := decodeCached[store.Service](s.decoded, prevDecoded, it)
 		if err != nil {
 			log.Error("skip service", "service_id", it.ID, "err", err)
 			continue
@@ -138,7 +168,7 @@ func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot,
 	}
 	var routes []router.Route
 	for _, it := range items[store.KindRoute] {
-		r, err := store.Decode[store.Route](it.Value)
+		r, err := decodeCached[store.Route](s.decoded, prevDecoded, it)
 		if err != nil {
 			log.Error("skip route", "route_id", it.ID, "err", err)
 			continue
