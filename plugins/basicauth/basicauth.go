@@ -4,11 +4,11 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/internal/authindex"
 )
 
 // Spec registers basic-auth.
@@ -32,27 +32,11 @@ type Config struct {
 // Validate names the bad field; admin adds APISIX's error prefix.
 func (c *Config) Validate() error {
 	if c.Realm != nil {
-		if err := checkRealm(*c.Realm); err != nil {
+		if err := authindex.CheckRealm(*c.Realm); err != nil {
 			return err
 		}
 	}
-	if c.AnonymousConsumer != nil && *c.AnonymousConsumer == "" {
-		return errors.New(`property "anonymous_consumer" validation failed: string too short, expected at least 1, got 0`)
-	}
-	return nil
-}
-
-// checkRealm applies APISIX's realm schema: 1–128 printable ASCII characters, no '"' or '\'.
-func checkRealm(s string) error {
-	if len(s) < 1 || len(s) > 128 {
-		return fmt.Errorf(`property "realm" validation failed: string length must be between 1 and 128, got %d`, len(s))
-	}
-	for i := 0; i < len(s); i++ {
-		if b := s[i]; b < 0x20 || b > 0x7e || b == '"' || b == '\\' {
-			return fmt.Errorf(`property "realm" validation failed: failed to match pattern "^[\x20-\x21\x23-\x5B\\]-\x7E]+$" with %q`, s)
-		}
-	}
-	return nil
+	return authindex.CheckAnonymous(c.AnonymousConsumer)
 }
 
 // ConsumerConfig is basic-auth on a consumer or a credential.
@@ -72,41 +56,25 @@ func (c *ConsumerConfig) Validate() error {
 	return nil
 }
 
-type entry struct {
-	auth     *plugins.AuthEntry
-	password []byte
-}
-
-// userIndex maps a username to its consumer; built once per snapshot by BuildIndex.
-type userIndex map[string]entry
+// userIndex maps a username to its consumer and password; built once per snapshot by
+// BuildIndex.
+type userIndex = authindex.Index[[]byte]
 
 // BuildIndex maps every consumer's and credential's username to it. A username held by
 // two different consumers is refused with APISIX's duplicate message; a consumer holding
 // the same username twice keeps the first.
 func BuildIndex(entries []plugins.AuthEntry) (any, error) {
-	idx := make(userIndex, len(entries))
-	for i := range entries {
-		e := &entries[i]
-		cc, ok := e.Config.(*ConsumerConfig)
-		if !ok || e.Consumer == nil || cc.Username == nil || cc.Password == nil {
-			return nil, fmt.Errorf("plugin basic-auth: consumer config of type %T", e.Config)
-		}
-		if prev, dup := idx[*cc.Username]; dup {
-			if prev.auth.Consumer.Username == e.Consumer.Username {
-				continue
+	return authindex.Build("basic-auth", "username", entries,
+		func(a *plugins.AuthEntry) (string, bool) {
+			cc, ok := a.Config.(*ConsumerConfig)
+			if !ok || cc.Username == nil || cc.Password == nil {
+				return "", false
 			}
-			return nil, errors.New("duplicate username of plugin basic-auth found with " + owner(prev.auth))
-		}
-		idx[*cc.Username] = entry{auth: e, password: []byte(*cc.Password)}
-	}
-	return idx, nil
-}
-
-func owner(e *plugins.AuthEntry) string {
-	if e.CredentialID != "" {
-		return "credential: " + e.CredentialID + " of consumer: " + e.Consumer.Username
-	}
-	return "consumer: " + e.Consumer.Username
+			return *cc.Username, true
+		},
+		func(a *plugins.AuthEntry) ([]byte, error) {
+			return []byte(*a.Config.(*ConsumerConfig).Password), nil
+		})
 }
 
 var (
@@ -143,10 +111,7 @@ func (p *Plugin) Rewrite(c *plugins.Ctx) plugins.Result {
 			c.W.Header().Set("WWW-Authenticate", p.wwwAuth)
 			return plugins.Respond(http.StatusUnauthorized, body)
 		}
-		if c.Consumers != nil {
-			cons = c.Consumers.ByName[p.anon]
-		}
-		if cons == nil {
+		if cons = authindex.Anonymous(c, p.anon); cons == nil {
 			c.W.Header().Set("WWW-Authenticate", p.wwwAuth)
 			return plugins.Respond(http.StatusUnauthorized, bodyInvalidUser)
 		}
@@ -170,10 +135,10 @@ func (p *Plugin) find(c *plugins.Ctx) (*plugins.Consumer, string, []byte) {
 	}
 	idx, _ := c.Consumers.Index(Spec.Name).(userIndex)
 	e, found := idx[user]
-	if !found || subtle.ConstantTimeCompare([]byte(pass), e.password) != 1 {
+	if !found || subtle.ConstantTimeCompare([]byte(pass), e.Val) != 1 {
 		return nil, "", bodyInvalidUser
 	}
-	return e.auth.Consumer, e.auth.CredentialID, nil
+	return e.Auth.Consumer, e.Auth.CredentialID, nil
 }
 
 // parseBasic extracts user and password as APISIX does: the first "basic" (any case)

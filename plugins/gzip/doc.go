@@ -19,12 +19,11 @@
 // number or size < 1, and a non-boolean vary are refused when written. Nothing fails at
 // request time.
 //
-// # Why per-request state lives in the Plugin
+// # Where per-request state lives
 //
-// The plugin contract gives a Plugin no per-request slot on Ctx, yet a gzip stream spans
-// every chunk of a response. Writers are kept in a sharded map keyed by the request's
-// *plugins.Ctx (state.go): made in HeaderFilter, returned to the pool at the last chunk
-// or, when the response was cut, in Log. The one package-level value is a sync.Pool of
-// writers per compression level: a cache that outlives snapshots (a writer holds
-// hundreds of KiB), not state.
+// A gzip stream spans every chunk of a response: it is the Ctx's plugin state
+// (Ctx.SetPluginState), keyed by the instance, made in HeaderFilter and returned to the
+// pool at the last chunk or, when the response was cut, in Log. The one package-level
+// value is a sync.Pool of writers per compression level: a cache that outlives snapshots
+// (a writer holds hundreds of KiB), not state.
 package gzip

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
-	"strconv"
-	"strings"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/internal/cidr"
 )
 
 // Spec registers ip-restriction.
@@ -55,10 +53,10 @@ func (c *Config) Validate() error {
 	case c.Whitelist != nil && c.Blacklist != nil:
 		return errors.New("value should match only one schema, but matches both schemas 1 and 2")
 	}
-	if _, err := parseList("whitelist", c.Whitelist); err != nil {
+	if _, err := cidr.ParseList("whitelist", c.Whitelist); err != nil {
 		return err
 	}
-	_, err := parseList("blacklist", c.Blacklist)
+	_, err := cidr.ParseList("blacklist", c.Blacklist)
 	return err
 }
 
@@ -78,7 +76,7 @@ func New(c *Config) (*Plugin, error) {
 		list, field = c.Whitelist, "whitelist"
 	}
 	var err error
-	if p.prefixes, err = parseList(field, list); err != nil {
+	if p.prefixes, err = cidr.ParseList(field, list); err != nil {
 		return nil, err
 	}
 	if c.ResponseCode != nil {
@@ -102,53 +100,6 @@ func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
 	return plugins.Respond(p.status, p.body)
 }
 
-func (p *Plugin) listed(a netip.Addr) bool {
-	for _, pf := range p.prefixes {
-		if pf.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+func (p *Plugin) listed(a netip.Addr) bool { return cidr.Contains(p.prefixes, a) }
 
 var _ plugins.AccessPhase = (*Plugin)(nil)
-
-// ipv6CIDR is the schema pattern an IPv6 CIDR entry must match (schema_def.lua ip_def);
-// an entry that matches it but does not parse gets check_schema's "invalid ip address".
-var ipv6CIDR = regexp.MustCompile(`^([a-fA-F0-9]{0,4}:){1,8}(:[a-fA-F0-9]{0,4}){0,8}([a-fA-F0-9]{0,4})?/[0-9]{1,3}$`)
-
-// parseList reads IPs and CIDRs as lua-resty-ipmatcher does: host bits are masked off.
-func parseList(field string, list []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(list))
-	for i, s := range list {
-		p, ok := parsePrefix(s)
-		if !ok {
-			if ipv6CIDR.MatchString(s) {
-				return nil, errors.New("invalid ip address: " + s)
-			}
-			return nil, fmt.Errorf(`property %q validation failed: failed to validate item %d: object matches none of the required`, field, i+1)
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, bool) {
-	addr, mask, hasMask := strings.Cut(s, "/")
-	if strings.IndexByte(addr, '%') >= 0 {
-		return netip.Prefix{}, false
-	}
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return netip.Prefix{}, false
-	}
-	bits := a.BitLen()
-	if hasMask {
-		n, err := strconv.Atoi(mask)
-		if err != nil || n < 0 || n > bits || mask == "" || mask[0] == '+' || len(mask) > 3 {
-			return netip.Prefix{}, false
-		}
-		bits = n
-	}
-	return netip.PrefixFrom(a, bits).Masked(), true
-}

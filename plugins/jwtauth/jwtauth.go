@@ -5,13 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/internal/authindex"
+	"github.com/portico-gw/portico/plugins/internal/queryarg"
 )
 
 // Spec registers jwt-auth.
@@ -44,12 +45,12 @@ func (c *Config) Validate() error {
 		return errors.New(`property "key_claim_name" validation failed: string too short, expected at least 1, got 0`)
 	}
 	if c.Realm != nil {
-		if err := checkRealm(*c.Realm); err != nil {
+		if err := authindex.CheckRealm(*c.Realm); err != nil {
 			return err
 		}
 	}
-	if c.AnonymousConsumer != nil && *c.AnonymousConsumer == "" {
-		return errors.New(`property "anonymous_consumer" validation failed: string too short, expected at least 1, got 0`)
+	if err := authindex.CheckAnonymous(c.AnonymousConsumer); err != nil {
+		return err
 	}
 	for i, cl := range c.ClaimsToVerify {
 		if cl != "exp" && cl != "nbf" {
@@ -59,19 +60,6 @@ func (c *Config) Validate() error {
 			if prev == cl {
 				return errors.New(`property "claims_to_verify" validation failed: expected unique items but items are not unique`)
 			}
-		}
-	}
-	return nil
-}
-
-// checkRealm applies APISIX's realm schema: 1–128 printable ASCII characters, no '"' or '\'.
-func checkRealm(s string) error {
-	if len(s) < 1 || len(s) > 128 {
-		return fmt.Errorf(`property "realm" validation failed: string length must be between 1 and 128, got %d`, len(s))
-	}
-	for i := 0; i < len(s); i++ {
-		if b := s[i]; b < 0x20 || b > 0x7e || b == '"' || b == '\\' {
-			return fmt.Errorf(`property "realm" validation failed: failed to match pattern "^[\x20-\x21\x23-\x5B\\]-\x7E]+$" with %q`, s)
 		}
 	}
 	return nil
@@ -181,7 +169,6 @@ const (
 
 // entry is one consumer's verification state, built once per snapshot.
 type entry struct {
-	auth    *plugins.AuthEntry
 	key     any
 	parsers [4]*jwt.Parser // by requireExp|requireNbf
 }
@@ -189,55 +176,47 @@ type entry struct {
 func (e *entry) keyFunc(*jwt.Token) (any, error) { return e.key, nil }
 
 // keyIndex maps the key claim's value to the consumer; built by BuildIndex.
-type keyIndex map[string]*entry
+type keyIndex = authindex.Index[*entry]
 
 // BuildIndex maps every consumer's and credential's key to it, with its parsed key and
 // its parsers. A key held by two different consumers is refused with APISIX's duplicate
 // message; a consumer holding the same key twice keeps the first.
 func BuildIndex(entries []plugins.AuthEntry) (any, error) {
-	idx := make(keyIndex, len(entries))
-	for i := range entries {
-		a := &entries[i]
-		cc, ok := a.Config.(*ConsumerConfig)
-		if !ok || a.Consumer == nil {
-			return nil, fmt.Errorf("plugin jwt-auth: consumer config of type %T", a.Config)
-		}
-		if prev, dup := idx[cc.Key]; dup {
-			if prev.auth.Consumer.Username == a.Consumer.Username {
-				continue
+	return authindex.Build("jwt-auth", "key", entries,
+		func(a *plugins.AuthEntry) (string, bool) {
+			cc, ok := a.Config.(*ConsumerConfig)
+			if !ok {
+				return "", false
 			}
-			return nil, errors.New("duplicate key of plugin jwt-auth found with " + owner(prev.auth))
-		}
-		k, err := cc.verifyKey()
-		if err != nil {
-			return nil, fmt.Errorf("plugin jwt-auth: consumer %s: %w", a.Consumer.Username, err)
-		}
-		e := &entry{auth: a, key: k}
-		base := []jwt.ParserOption{
-			jwt.WithValidMethods([]string{cc.alg()}),
-			jwt.WithLeeway(time.Duration(cc.LifetimeGracePeriod) * time.Second),
-			jwt.WithPaddingAllowed(),
-		}
-		for m := range e.parsers {
-			opts := base
-			if m&requireExp != 0 {
-				opts = append(opts[:len(base):len(base)], jwt.WithExpirationRequired())
-			}
-			if m&requireNbf != 0 {
-				opts = append(opts[:len(opts):len(opts)], jwt.WithNotBeforeRequired())
-			}
-			e.parsers[m] = jwt.NewParser(opts...)
-		}
-		idx[cc.Key] = e
-	}
-	return idx, nil
+			return cc.Key, true
+		},
+		newEntry)
 }
 
-func owner(e *plugins.AuthEntry) string {
-	if e.CredentialID != "" {
-		return "credential: " + e.CredentialID + " of consumer: " + e.Consumer.Username
+// newEntry parses a consumer's key and builds its parsers.
+func newEntry(a *plugins.AuthEntry) (*entry, error) {
+	cc := a.Config.(*ConsumerConfig)
+	k, err := cc.verifyKey()
+	if err != nil {
+		return nil, fmt.Errorf("plugin jwt-auth: consumer %s: %w", a.Consumer.Username, err)
 	}
-	return "consumer: " + e.Consumer.Username
+	e := &entry{key: k}
+	base := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{cc.alg()}),
+		jwt.WithLeeway(time.Duration(cc.LifetimeGracePeriod) * time.Second),
+		jwt.WithPaddingAllowed(),
+	}
+	for m := range e.parsers {
+		opts := base
+		if m&requireExp != 0 {
+			opts = append(opts[:len(base):len(base)], jwt.WithExpirationRequired())
+		}
+		if m&requireNbf != 0 {
+			opts = append(opts[:len(opts):len(opts)], jwt.WithNotBeforeRequired())
+		}
+		e.parsers[m] = jwt.NewParser(opts...)
+	}
+	return e, nil
 }
 
 var (
@@ -307,10 +286,7 @@ func (p *Plugin) Rewrite(c *plugins.Ctx) plugins.Result {
 			c.W.Header().Set("WWW-Authenticate", p.wwwAuth)
 			return plugins.Respond(http.StatusUnauthorized, body)
 		}
-		if c.Consumers != nil {
-			cons = c.Consumers.ByName[p.anon]
-		}
-		if cons == nil {
+		if cons = authindex.Anonymous(c, p.anon); cons == nil {
 			c.W.Header().Set("WWW-Authenticate", p.wwwAuth)
 			return plugins.Respond(http.StatusUnauthorized, bodyInvalidUser)
 		}
@@ -341,7 +317,7 @@ func (p *Plugin) find(c *plugins.Ctx) (*plugins.Consumer, string, []byte) {
 	if !found {
 		return nil, "", bodyUnknownKey
 	}
-	if _, err := e.parsers[p.require].Parse(raw, e.keyFunc); err != nil {
+	if _, err := e.Val.parsers[p.require].Parse(raw, e.Val.keyFunc); err != nil {
 		return nil, "", bodyVerifyFail
 	}
 	if p.store {
@@ -349,7 +325,7 @@ func (p *Plugin) find(c *plugins.Ctx) (*plugins.Consumer, string, []byte) {
 			c.SetVar("jwt_auth_payload", string(payload))
 		}
 	}
-	return e.auth.Consumer, e.auth.CredentialID, nil
+	return e.Auth.Consumer, e.Auth.CredentialID, nil
 }
 
 // token reads the token from the header, else the query, else the cookie, removing it
@@ -365,9 +341,9 @@ func (p *Plugin) token(r *http.Request) (string, bool) {
 		}
 		return t, true
 	}
-	if t, ok := queryArg(r.URL.RawQuery, p.query); ok {
+	if t, ok := queryarg.Get(r.URL.RawQuery, p.query); ok {
 		if p.hide {
-			r.URL.RawQuery = removeQueryArg(r.URL.RawQuery, p.query)
+			r.URL.RawQuery = queryarg.Remove(r.URL.RawQuery, p.query)
 		}
 		return t, true
 	}
@@ -401,63 +377,6 @@ func removeCookie(h http.Header, name string) {
 		return
 	}
 	h.Set("Cookie", strings.Join(kept, "; "))
-}
-
-// queryArg returns the first value of the query argument name in raw, unescaped.
-func queryArg(raw, name string) (string, bool) {
-	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		k, v, _ := strings.Cut(pair, "=")
-		if !argIs(k, name) {
-			continue
-		}
-		if strings.ContainsAny(v, "%+") {
-			if u, err := url.QueryUnescape(v); err == nil {
-				v = u
-			}
-		}
-		return v, true
-	}
-	return "", false
-}
-
-// argIs reports whether the raw query key k, unescaped, is name.
-func argIs(k, name string) bool {
-	if k == name {
-		return true
-	}
-	if k == "" || !strings.ContainsAny(k, "%+") {
-		return false
-	}
-	u, err := url.QueryUnescape(k)
-	return err == nil && u == name
-}
-
-// removeQueryArg drops every name=value pair from raw, keeping the others as they were.
-func removeQueryArg(raw, name string) string {
-	var b strings.Builder
-	removed := false
-	for rest := raw; rest != ""; {
-		var pair string
-		pair, rest, _ = strings.Cut(rest, "&")
-		k, _, _ := strings.Cut(pair, "=")
-		if argIs(k, name) {
-			removed = true
-			continue
-		}
-		if pair == "" {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(pair)
-	}
-	if !removed {
-		return raw
-	}
-	return b.String()
 }
 
 var (

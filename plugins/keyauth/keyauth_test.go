@@ -225,22 +225,6 @@ func TestIndex(t *testing.T) {
 	}
 }
 
-func TestRemoveQueryArg(t *testing.T) {
-	for raw, want := range map[string]string{
-		"":                    "",
-		"apikey=1":            "",
-		"a=1&apikey=2&b=3":    "a=1&b=3",
-		"a=1&b=2":             "a=1&b=2",
-		"apikey&a=1":          "a=1",
-		"api%6Bey=1&a=%20":    "a=%20",
-		"apikeys=1&xapikey=2": "apikeys=1&xapikey=2",
-	} {
-		if got := removeQueryArg(raw, "apikey"); got != want {
-			t.Errorf("removeQueryArg(%q) = %q, want %q", raw, got, want)
-		}
-	}
-}
-
 // TestRewrite_hammer runs one instance and one index from many goroutines under -race.
 func TestRewrite_hammer(t *testing.T) {
 	cs := testConsumers(t)

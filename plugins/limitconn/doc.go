@@ -16,16 +16,15 @@
 //
 // # State
 //
-// Counters live in a store found in a package-level registry by the sha256 of the
-// config — the one piece of global state — so that a snapshot rebuilt for an unrelated
-// change shares them: the request counted by the old snapshot's instance is uncounted in
-// the same store, and the new instance sees it in flight. Inside a store a counter is
-// keyed by route id, consumer name and the resolved key. A counter is deleted when it
-// drops to zero; one goroutine, started by the first New, retires empty stores every 10 s
-// (marking them dead under every shard lock; an instance holding one fetches the live
-// store).
+// Counters live in a store found in a package-level registry (a counters.Registry) by the
+// sha256 of the config — the one piece of global state — so that a snapshot rebuilt for
+// an unrelated change shares them: the request counted by the old snapshot's instance is
+// uncounted in the same store, and the new instance sees it in flight. Inside a store a
+// counter is keyed by route id, consumer name and the resolved key. A counter is deleted
+// when it drops to zero; one goroutine, started by the first New, retires empty stores
+// every 10 s (marking them dead under every shard lock; an instance holding one fetches
+// the live store).
 //
-// The access phase remembers what it counted for the log phase in a request variable
-// named `_limit_conn_<n>` (n: the instance's sequence number): the plugin contract has no
-// per-request slot for plugin state.
+// The access phase remembers the key it counted for the log phase in the Ctx's plugin
+// state, keyed by the instance.
 package limitconn

@@ -1,17 +1,17 @@
 package limitconn
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/internal/counters"
+	"github.com/portico-gw/portico/plugins/internal/limitconf"
 	"github.com/portico-gw/portico/plugins/internal/limitkey"
 )
 
@@ -35,6 +35,9 @@ type Config struct {
 	Redis
 }
 
+// IntOrString is a JSON integer, or a string (refused by Validate for now).
+type IntOrString = limitconf.IntOrString
+
 // Redis holds the fields of the redis policies, accepted so that an APISIX config gets
 // the clear "not supported yet" answer rather than "unknown field"; unused for now.
 type Redis struct {
@@ -53,48 +56,6 @@ type Redis struct {
 	RedisClusterSSL       bool     `json:"redis_cluster_ssl,omitempty"`
 	RedisClusterSSLVerify bool     `json:"redis_cluster_ssl_verify,omitempty"`
 	KeyTTL                int      `json:"key_ttl,omitempty"`
-}
-
-// IntOrString is a JSON integer, or a string (APISIX 3.16's `$var` expression form,
-// refused by Validate for now).
-type IntOrString struct {
-	Int int64
-	Str *string
-	Set bool
-}
-
-// UnmarshalJSON accepts an integer or a string.
-func (v *IntOrString) UnmarshalJSON(b []byte) error {
-	*v = IntOrString{Set: true}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		v.Str = &s
-		return nil
-	}
-	if bytes.Equal(b, []byte("null")) {
-		*v = IntOrString{}
-		return nil
-	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return fmt.Errorf("wrong type: expected integer or string, got %s", b)
-	}
-	v.Int = n
-	return nil
-}
-
-// MarshalJSON writes the value back as it came.
-func (v IntOrString) MarshalJSON() ([]byte, error) {
-	switch {
-	case v.Str != nil:
-		return json.Marshal(*v.Str)
-	case v.Set:
-		return strconv.AppendInt(nil, v.Int, 10), nil
-	}
-	return []byte("null"), nil
 }
 
 func checkInt(name string, v IntOrString, min int64) error {
@@ -125,29 +86,14 @@ func (c *Config) Validate() error {
 	case c.Key == nil:
 		return errors.New(`property "key" is required`)
 	}
-	switch c.KeyType {
-	case "", "var", "var_combination":
-	default:
-		return errors.New(`property "key_type" validation failed: matches none of the enum values`)
+	if err := limitconf.CheckKeyType(c.KeyType, false); err != nil {
+		return err
 	}
-	if c.RejectedCode != nil && (*c.RejectedCode < 200 || *c.RejectedCode > 599) {
-		return fmt.Errorf(`property "rejected_code" validation failed: expected %d to be between 200 and 599`, *c.RejectedCode)
+	if err := limitconf.CheckRejected(c.RejectedCode, c.RejectedMsg); err != nil {
+		return err
 	}
-	if c.RejectedMsg != nil && *c.RejectedMsg == "" {
-		return errors.New(`property "rejected_msg" validation failed: string too short, expected at least 1, got 0`)
-	}
-	switch c.Policy {
-	case "", "local":
-	case "redis", "redis-cluster":
-		return fmt.Errorf(`property "policy": %q is not supported yet (only "local")`, c.Policy)
-	default:
-		return errors.New(`property "policy" validation failed: matches none of the enum values`)
-	}
-	return nil
+	return limitconf.CheckPolicy(c.Policy, "redis", "redis-cluster")
 }
-
-// seq numbers instances, so each remembers its count under its own request variable.
-var seq atomic.Uint64
 
 // Plugin is built once per snapshot; its counters live in a shared store (see doc.go).
 type Plugin struct {
@@ -159,7 +105,6 @@ type Plugin struct {
 	key    limitkey.Func
 	status int
 	body   []byte // pre-encoded {"error_msg": …}; nil: no body
-	mark   string // request variable naming what Access counted
 	sleep  func(c *plugins.Ctx, d time.Duration)
 }
 
@@ -177,45 +122,35 @@ func New(c *Config) (*Plugin, error) {
 		delay:  time.Duration(*c.DefaultConnDelay * float64(time.Second)),
 		key:    limitkey.Compile(c.KeyType, *c.Key),
 		status: 503,
-		mark:   "_limit_conn_" + strconv.FormatUint(seq.Add(1), 10),
-		sleep:  sleep,
+		sleep:  limitconf.Sleep,
 	}
 	if c.RejectedCode != nil {
 		p.status = *c.RejectedCode
 	}
 	if c.RejectedMsg != nil {
-		p.body = errorBody(*c.RejectedMsg)
+		p.body = limitconf.ErrorBody(*c.RejectedMsg)
 	}
-	p.st.Store(acquire(p.id))
+	p.st.Store(registry.Acquire(p.id, ""))
 	return p, nil
-}
-
-// errorBody encodes {"error_msg": msg} as APISIX does (JSON and a newline).
-func errorBody(msg string) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.Encode(map[string]string{"error_msg": msg})
-	return b.Bytes()
 }
 
 // Access counts the request in flight, delays it when it is above conn, or rejects it
 // above conn + burst.
 func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
 	key := p.key(c)
-	k := counterKey{route: c.RouteID, consumer: c.ConsumerName, key: key}
+	k := counters.Key{Route: c.RouteID, Consumer: c.ConsumerName, Key: key}
 	st := p.st.Load()
-	n, rejected, live := st.incoming(k, p.max)
+	n, rejected, live := incoming(st, k, p.max)
 	for !live {
-		st = acquire(p.id)
+		st = registry.Acquire(p.id, "")
 		p.st.Store(st)
-		n, rejected, live = st.incoming(k, p.max)
+		n, rejected, live = incoming(st, k, p.max)
 	}
 	if rejected {
 		return plugins.Respond(p.status, p.body)
 	}
-	// "+" marks "counted", so that an empty key is still told from no count
-	c.SetVar(p.mark, "+"+key)
+	// the key counted, as the Ctx's plugin state under p: Log uncounts it
+	c.SetPluginState(p, key)
 	if n > p.conn {
 		if d := p.delay * time.Duration((n-1)/p.conn); d >= time.Millisecond {
 			p.sleep(c, d)
@@ -226,23 +161,13 @@ func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
 
 // Log uncounts what Access counted, whatever happened to the request since.
 func (p *Plugin) Log(c *plugins.Ctx) {
-	v, ok := c.Var(p.mark)
-	if !ok || v == "" {
+	key, ok := c.PluginState(p).(string)
+	if !ok {
 		return
 	}
-	c.SetVar(p.mark, "")
+	c.SetPluginState(p, nil)
 	// a store holding a count is never retired, so p.st is the one Access counted in
-	p.st.Load().leaving(counterKey{route: c.RouteID, consumer: c.ConsumerName, key: v[1:]})
-}
-
-// sleep waits d or until the client goes away.
-func sleep(c *plugins.Ctx, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-c.R.Context().Done():
-	}
+	leaving(p.st.Load(), counters.Key{Route: c.RouteID, Consumer: c.ConsumerName, Key: key})
 }
 
 var (

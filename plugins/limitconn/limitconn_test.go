@@ -85,11 +85,8 @@ func TestAccessAndLog(t *testing.T) {
 		p.Log(c) // the rejected one uncounts nothing
 		p.Log(c) // a second log is harmless
 	}
-	st := p.st.Load()
-	for i := range st.shards {
-		if n := len(st.shards[i].m); n != 0 {
-			t.Fatalf("shard %d keeps %d counters after every request ended", i, n)
-		}
+	if n := p.st.Load().Len(); n != 0 {
+		t.Fatalf("store keeps %d counters after every request ended", n)
 	}
 	if res := p.Access(pluginstest.Ctx(t, pluginstest.ClientAddr("192.0.2.1"))); res.Stopped() || slept != 0 {
 		t.Errorf("after the burst ended: %d slept %v", res.Status, slept)
@@ -158,13 +155,7 @@ func TestAccess_hammer(t *testing.T) {
 	if got := peak.Load(); got > conn {
 		t.Errorf("peak in flight %d, want at most %d", got, conn)
 	}
-	st := p1.st.Load()
-	for i := range st.shards {
-		st.shards[i].mu.Lock()
-		n := len(st.shards[i].m)
-		st.shards[i].mu.Unlock()
-		if n != 0 {
-			t.Fatalf("counters left after all requests ended: %d", n)
-		}
+	if n := p1.st.Load().Len(); n != 0 {
+		t.Fatalf("counters left after all requests ended: %d", n)
 	}
 }

@@ -14,11 +14,11 @@
 //
 // A Plugin is rebuilt with every snapshot, i.e. whenever any route, service or consumer
 // changes. Counters must not reset because an unrelated object changed, so they are not
-// kept in the Plugin: they live in a store found in a package-level registry by
-// "conf:<sha256 of the config>" (or "group:<name>" when `group` is set), which the
-// rebuilt Plugin finds again. This is the one piece of global state; STYLE forbids others.
-// A changed limit-count config gets a fresh store, which is APISIX's behaviour too (its
-// counter key holds the crc32 of the plugin conf).
+// kept in the Plugin: they live in a store found in a package-level registry (a
+// counters.Registry) by "conf:<sha256 of the config>" (or "group:<name>" when `group` is
+// set), which the rebuilt Plugin finds again. This is the one piece of global state;
+// STYLE forbids others. A changed limit-count config gets a fresh store, which is
+// APISIX's behaviour too (its counter key holds the crc32 of the plugin conf).
 //
 // Inside a store a counter is keyed by route id, consumer name and the resolved key, so
 // two routes with identical configs do not share counters, nor do two consumers that

@@ -1,7 +1,6 @@
 package limitcount
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/internal/counters"
+	"github.com/portico-gw/portico/plugins/internal/limitconf"
 	"github.com/portico-gw/portico/plugins/internal/limitkey"
 )
 
@@ -37,6 +38,9 @@ type Config struct {
 	SyncInterval         *float64    `json:"sync_interval,omitempty"` // redis only
 	Redis
 }
+
+// IntOrString is a JSON integer, or a string (refused by Validate for now).
+type IntOrString = limitconf.IntOrString
 
 // Redis holds the fields of the redis policies. They are accepted so that a config
 // written for APISIX gets the clear "not supported yet" answer rather than "unknown
@@ -71,48 +75,6 @@ type Sentinel struct {
 	Port int    `json:"port"`
 }
 
-// IntOrString is a JSON integer, or a string (APISIX 3.16's `$var` expression form,
-// refused by Validate for now).
-type IntOrString struct {
-	Int int64
-	Str *string
-	Set bool
-}
-
-// UnmarshalJSON accepts an integer or a string.
-func (v *IntOrString) UnmarshalJSON(b []byte) error {
-	*v = IntOrString{Set: true}
-	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		v.Str = &s
-		return nil
-	}
-	if bytes.Equal(b, []byte("null")) {
-		*v = IntOrString{}
-		return nil
-	}
-	n, err := strconv.ParseInt(string(b), 10, 64)
-	if err != nil {
-		return fmt.Errorf("wrong type: expected integer or string, got %s", b)
-	}
-	v.Int = n
-	return nil
-}
-
-// MarshalJSON writes the value back as it came.
-func (v IntOrString) MarshalJSON() ([]byte, error) {
-	switch {
-	case v.Str != nil:
-		return json.Marshal(*v.Str)
-	case v.Set:
-		return strconv.AppendInt(nil, v.Int, 10), nil
-	}
-	return []byte("null"), nil
-}
-
 func checkPositive(name string, v IntOrString) error {
 	switch {
 	case !v.Set:
@@ -142,25 +104,13 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf(`property "window_type" validation failed: matches none of the enum values`)
 	}
-	switch c.KeyType {
-	case "", "var", "var_combination", "constant":
-	default:
-		return errors.New(`property "key_type" validation failed: matches none of the enum values`)
+	if err := limitconf.CheckKeyType(c.KeyType, true); err != nil {
+		return err
 	}
-	if c.RejectedCode != nil && (*c.RejectedCode < 200 || *c.RejectedCode > 599) {
-		return fmt.Errorf(`property "rejected_code" validation failed: expected %d to be between 200 and 599`, *c.RejectedCode)
+	if err := limitconf.CheckRejected(c.RejectedCode, c.RejectedMsg); err != nil {
+		return err
 	}
-	if c.RejectedMsg != nil && *c.RejectedMsg == "" {
-		return errors.New(`property "rejected_msg" validation failed: string too short, expected at least 1, got 0`)
-	}
-	switch c.Policy {
-	case "", "local":
-	case "redis", "redis-cluster", "redis-sentinel":
-		return fmt.Errorf(`property "policy": %q is not supported yet (only "local")`, c.Policy)
-	default:
-		return errors.New(`property "policy" validation failed: matches none of the enum values`)
-	}
-	return nil
+	return limitconf.CheckPolicy(c.Policy, "redis", "redis-cluster", "redis-sentinel")
 }
 
 // Plugin is built once per snapshot; its counters live in a shared store (see doc.go).
@@ -209,38 +159,29 @@ func New(c *Config) (*Plugin, error) {
 		p.status = *c.RejectedCode
 	}
 	if c.RejectedMsg != nil {
-		p.body = errorBody(*c.RejectedMsg)
+		p.body = limitconf.ErrorBody(*c.RejectedMsg)
 	}
-	st := acquire(p.id, conf)
-	if p.group && st.conf != conf {
+	st := registry.Acquire(p.id, conf)
+	if p.group && st.Conf() != conf {
 		slog.Default().With("plugin", "limit-count").Warn("group members have different configs; they share counters, each applying its own count", "group", c.Group)
 	}
 	p.st.Store(st)
 	return p, nil
 }
 
-// errorBody encodes {"error_msg": msg} as APISIX does (JSON and a newline).
-func errorBody(msg string) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.Encode(map[string]string{"error_msg": msg})
-	return b.Bytes()
-}
-
 // Access counts the request and rejects it once the window's count is used up.
 func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
-	k := counterKey{key: p.key(c)}
+	k := counters.Key{Key: p.key(c)}
 	if !p.group {
-		k.route, k.consumer = c.RouteID, c.ConsumerName
+		k.Route, k.Consumer = c.RouteID, c.ConsumerName
 	}
 	now := p.now()
 	st := p.st.Load()
-	used, end, started, live := st.incoming(k, p.span, now, 1)
+	used, end, started, live := incoming(st, k, p.span, now, 1)
 	for !live {
-		st = acquire(p.id, p.conf)
+		st = registry.Acquire(p.id, p.conf)
 		p.st.Store(st)
-		used, end, started, live = st.incoming(k, p.span, now, 1)
+		used, end, started, live = incoming(st, k, p.span, now, 1)
 	}
 	reset := float64(p.span) / 1e9
 	if !started {

@@ -220,15 +220,13 @@ func TestSweep(t *testing.T) {
 		t.Fatal("first hit refused")
 	}
 	sweep(mono()) // window still open: kept
-	if old.dead {
+	if old.Dead() {
 		t.Fatal("store with an open window retired")
 	}
 	sweep(mono() + 2e9)
-	registry.mu.Lock()
-	_, still := registry.stores[p.id]
-	registry.mu.Unlock()
-	if !old.dead || still {
-		t.Fatalf("expired store: dead=%v registered=%v, want retired", old.dead, still)
+	still := registry.Live(p.id) != nil
+	if !old.Dead() || still {
+		t.Fatalf("expired store: dead=%v registered=%v, want retired", old.Dead(), still)
 	}
 	c := pluginstest.Ctx(t)
 	if res := p.Access(c); res.Stopped() || c.W.Header().Get("X-RateLimit-Remaining") != "1" {

@@ -16,12 +16,12 @@
 //
 // A Plugin is rebuilt with every snapshot, whenever any object changes; buckets must not
 // reset because an unrelated object changed. They live in a store found in a
-// package-level registry by the sha256 of the config, which the rebuilt Plugin finds
-// again — the one piece of global state. A changed config starts fresh, as in APISIX
-// (whose key holds the conf version). Inside a store a bucket is keyed by route id,
-// consumer name and the resolved key (APISIX keys by the owning object, which the plugin
-// contract does not reveal). One goroutine, started by the first New, sweeps every 10 s:
-// it drops drained buckets and retires a store once it is empty (a drained bucket is
-// the same as none, so nothing is lost); a Plugin holding a retired store sees it marked
-// dead under the shard lock and fetches the live one.
+// package-level registry (a counters.Registry) by the sha256 of the config, which the
+// rebuilt Plugin finds again — the one piece of global state. A changed config starts
+// fresh, as in APISIX (whose key holds the conf version). Inside a store a bucket is
+// keyed by route id, consumer name and the resolved key (APISIX keys by the owning
+// object, which the plugin contract does not reveal). One goroutine, started by the first
+// New, sweeps every 10 s: it drops drained buckets and retires a store once it is empty
+// (a drained bucket is the same as none, so nothing is lost); a Plugin holding a retired
+// store sees it marked dead under the shard lock and fetches the live one.
 package limitreq

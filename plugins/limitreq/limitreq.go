@@ -1,7 +1,6 @@
 package limitreq
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/internal/counters"
+	"github.com/portico-gw/portico/plugins/internal/limitconf"
 	"github.com/portico-gw/portico/plugins/internal/limitkey"
 )
 
@@ -66,25 +67,13 @@ func (c *Config) Validate() error {
 	case !(*c.Burst >= 0):
 		return fmt.Errorf(`property "burst" validation failed: expected %v to be at least 0`, *c.Burst)
 	}
-	switch c.KeyType {
-	case "", "var", "var_combination":
-	default:
-		return errors.New(`property "key_type" validation failed: matches none of the enum values`)
+	if err := limitconf.CheckKeyType(c.KeyType, false); err != nil {
+		return err
 	}
-	if c.RejectedCode != nil && (*c.RejectedCode < 200 || *c.RejectedCode > 599) {
-		return fmt.Errorf(`property "rejected_code" validation failed: expected %d to be between 200 and 599`, *c.RejectedCode)
+	if err := limitconf.CheckRejected(c.RejectedCode, c.RejectedMsg); err != nil {
+		return err
 	}
-	if c.RejectedMsg != nil && *c.RejectedMsg == "" {
-		return errors.New(`property "rejected_msg" validation failed: string too short, expected at least 1, got 0`)
-	}
-	switch c.Policy {
-	case "", "local":
-	case "redis", "redis-cluster":
-		return fmt.Errorf(`property "policy": %q is not supported yet (only "local")`, c.Policy)
-	default:
-		return errors.New(`property "policy" validation failed: matches none of the enum values`)
-	}
-	return nil
+	return limitconf.CheckPolicy(c.Policy, "redis", "redis-cluster")
 }
 
 // Plugin is built once per snapshot; its buckets live in a shared store (see doc.go).
@@ -116,38 +105,29 @@ func New(c *Config) (*Plugin, error) {
 		nodelay: c.Nodelay,
 		status:  503,
 		now:     mono,
-		sleep:   sleep,
+		sleep:   limitconf.Sleep,
 	}
 	if c.RejectedCode != nil {
 		p.status = *c.RejectedCode
 	}
 	if c.RejectedMsg != nil {
-		p.body = errorBody(*c.RejectedMsg)
+		p.body = limitconf.ErrorBody(*c.RejectedMsg)
 	}
-	p.st.Store(acquire(p.id))
+	p.st.Store(registry.Acquire(p.id, ""))
 	return p, nil
-}
-
-// errorBody encodes {"error_msg": msg} as APISIX does (JSON and a newline).
-func errorBody(msg string) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.Encode(map[string]string{"error_msg": msg})
-	return b.Bytes()
 }
 
 // Access lets the request into the bucket, delays it by its excess over rate, or
 // rejects it when the excess would pass burst.
 func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
-	k := counterKey{route: c.RouteID, consumer: c.ConsumerName, key: p.key(c)}
+	k := counters.Key{Route: c.RouteID, Consumer: c.ConsumerName, Key: p.key(c)}
 	now := p.now()
 	st := p.st.Load()
-	excess, rejected, live := st.incoming(k, p.rate, p.burst, now)
+	excess, rejected, live := incoming(st, k, p.rate, p.burst, now)
 	for !live {
-		st = acquire(p.id)
+		st = registry.Acquire(p.id, "")
 		p.st.Store(st)
-		excess, rejected, live = st.incoming(k, p.rate, p.burst, now)
+		excess, rejected, live = incoming(st, k, p.rate, p.burst, now)
 	}
 	if rejected {
 		return plugins.Respond(p.status, p.body)
@@ -156,17 +136,6 @@ func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
 		p.sleep(c, time.Duration(delay*float64(time.Second)))
 	}
 	return plugins.Continue
-}
-
-// sleep waits d or until the client goes away (the upstream call then fails on the
-// cancelled context, and nothing more is spent on the request).
-func sleep(c *plugins.Ctx, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-c.R.Context().Done():
-	}
 }
 
 var _ plugins.AccessPhase = (*Plugin)(nil)

@@ -1,7 +1,6 @@
 package limitreq
 
 import (
-	"context"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,18 +101,6 @@ func TestAccess(t *testing.T) {
 	}
 }
 
-func TestSleepEndsWithClient(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	c := pluginstest.Ctx(t)
-	c.R = c.R.WithContext(ctx)
-	cancel()
-	start := time.Now()
-	sleep(c, time.Hour)
-	if time.Since(start) > time.Second {
-		t.Fatal("sleep outlived the client")
-	}
-}
-
 func TestStoreSurvivesRebuildAndSweep(t *testing.T) {
 	cfg := `{"rate":1,"burst":0,"key":"remote_addr","nodelay":true,"rejected_msg":"` + t.Name() + `"}`
 	p1 := pluginstest.Build(t, Spec, cfg).(*Plugin)
@@ -126,11 +113,11 @@ func TestStoreSurvivesRebuildAndSweep(t *testing.T) {
 	}
 	old := p1.st.Load()
 	sweep(mono())
-	if old.dead {
+	if old.Dead() {
 		t.Fatal("store with a full bucket retired")
 	}
 	sweep(mono() + 5e9)
-	if !old.dead {
+	if !old.Dead() {
 		t.Fatal("drained store not retired")
 	}
 	if res := p1.Access(pluginstest.Ctx(t)); res.Stopped() || p1.st.Load() == old {

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/internal/regexsub"
 )
 
 // Spec registers proxy-rewrite.
@@ -174,7 +175,7 @@ func (c *Config) Validate() error {
 			if _, err := regexp.Compile(c.RegexURI[i]); err != nil {
 				return fmt.Errorf("invalid regex_uri(%s, %s): %v", c.RegexURI[i], c.RegexURI[i+1], err)
 			}
-			if _, err := compileReplacement(c.RegexURI[i+1]); err != nil {
+			if _, err := regexsub.Compile(c.RegexURI[i+1]); err != nil {
 				return fmt.Errorf("invalid regex_uri(%s, %s): %v", c.RegexURI[i], c.RegexURI[i+1], err)
 			}
 		}
@@ -249,7 +250,7 @@ func checkName(name string) error {
 
 type rule struct {
 	re  *regexp.Regexp
-	rep *replacement
+	rep *regexsub.Replacement
 }
 
 type headerOp struct {
@@ -283,7 +284,7 @@ func New(c *Config) (*Plugin, error) {
 			if err != nil {
 				return nil, err
 			}
-			rep, err := compileReplacement(c.RegexURI[i+1])
+			rep, err := regexsub.Compile(c.RegexURI[i+1])
 			if err != nil {
 				return nil, err
 			}
@@ -365,7 +366,7 @@ func (p *Plugin) Rewrite(c *plugins.Ctx) plugins.Result {
 			}
 			var b strings.Builder
 			b.WriteString(upstream[:m[0]])
-			rl.rep.expand(&b, upstream, m)
+			rl.rep.WriteString(&b, upstream, m)
 			b.WriteString(upstream[m[1]:])
 			upstream = b.String()
 			break

@@ -1,7 +1,6 @@
 package proxyrewrite
 
 import (
-	"errors"
 	"regexp"
 	"strconv"
 	"strings"
@@ -150,70 +149,6 @@ func (t *template) render(c *plugins.Ctx, captures []string, escape func(string)
 		}
 	}
 	return b.String()
-}
-
-// replacement is an ngx.re.sub template: `$N`, `${N}` and `$$`.
-type replacement struct {
-	parts []part // kind 0 literal, 'c' group
-}
-
-var errBadCapture = errors.New("invalid capturing variable name")
-
-func compileReplacement(s string) (*replacement, error) {
-	r := &replacement{}
-	var lit strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' {
-			lit.WriteByte(s[i])
-			continue
-		}
-		if i+1 < len(s) && s[i+1] == '$' {
-			lit.WriteByte('$')
-			i++
-			continue
-		}
-		j, brace := i+1, false
-		if j < len(s) && s[j] == '{' {
-			brace, j = true, j+1
-		}
-		k := j
-		for k < len(s) && '0' <= s[k] && s[k] <= '9' {
-			k++
-		}
-		if k == j || (brace && (k >= len(s) || s[k] != '}')) {
-			return nil, errBadCapture
-		}
-		n, err := strconv.Atoi(s[j:k])
-		if err != nil {
-			return nil, errBadCapture
-		}
-		if lit.Len() > 0 {
-			r.parts = append(r.parts, part{lit: lit.String()})
-			lit.Reset()
-		}
-		r.parts = append(r.parts, part{kind: 'c', n: n})
-		if brace {
-			k++
-		}
-		i = k - 1
-	}
-	if lit.Len() > 0 {
-		r.parts = append(r.parts, part{lit: lit.String()})
-	}
-	return r, nil
-}
-
-// expand writes the replacement for the match m (FindStringSubmatchIndex) of s.
-func (r *replacement) expand(b *strings.Builder, s string, m []int) {
-	for _, p := range r.parts {
-		if p.kind == 0 {
-			b.WriteString(p.lit)
-			continue
-		}
-		if 2*p.n+1 < len(m) && m[2*p.n] >= 0 {
-			b.WriteString(s[m[2*p.n]:m[2*p.n+1]])
-		}
-	}
 }
 
 const upperHex = "0123456789ABCDEF"

@@ -2,13 +2,12 @@ package realip
 
 import (
 	"errors"
-	"fmt"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/internal/cidr"
 )
 
 // Spec registers real-ip.
@@ -34,7 +33,7 @@ func (c *Config) Validate() error {
 	if c.TrustedAddresses != nil && len(c.TrustedAddresses) == 0 {
 		return errors.New(`property "trusted_addresses" validation failed: expect array to have at least 1 items`)
 	}
-	_, err := parseList("trusted_addresses", c.TrustedAddresses)
+	_, err := cidr.ParseList("trusted_addresses", c.TrustedAddresses)
 	return err
 }
 
@@ -51,7 +50,7 @@ func New(c *Config) (*Plugin, error) {
 	p := &Plugin{source: *c.Source, recursive: c.Recursive}
 	p.xff = p.source == "http_x_forwarded_for"
 	var err error
-	if p.trusted, err = parseList("trusted_addresses", c.TrustedAddresses); err != nil {
+	if p.trusted, err = cidr.ParseList("trusted_addresses", c.TrustedAddresses); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -83,14 +82,7 @@ func (p *Plugin) Rewrite(c *plugins.Ctx) plugins.Result {
 	return plugins.Continue
 }
 
-func (p *Plugin) isTrusted(a netip.Addr) bool {
-	for _, pf := range p.trusted {
-		if pf.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+func (p *Plugin) isTrusted(a netip.Addr) bool { return cidr.Contains(p.trusted, a) }
 
 // addr reads the source. X-Forwarded-For gives its last address (of its last line), or
 // with recursive and trusted_addresses the rightmost one that is not trusted.
@@ -161,47 +153,4 @@ func parseAddr(s string) (netip.Addr, uint16, bool) {
 		port = uint16(n)
 	}
 	return a, port, true
-}
-
-// ipv6CIDR is the schema pattern an IPv6 CIDR entry must match (schema_def.lua ip_def);
-// an entry that matches it but does not parse gets check_schema's "invalid ip address".
-var ipv6CIDR = regexp.MustCompile(`^([a-fA-F0-9]{0,4}:){1,8}(:[a-fA-F0-9]{0,4}){0,8}([a-fA-F0-9]{0,4})?/[0-9]{1,3}$`)
-
-// parseList reads IPs and CIDRs as lua-resty-ipmatcher does: host bits are masked off.
-func parseList(field string, list []string) ([]netip.Prefix, error) {
-	if list == nil {
-		return nil, nil
-	}
-	out := make([]netip.Prefix, 0, len(list))
-	for i, s := range list {
-		p, ok := parsePrefix(s)
-		if !ok {
-			if ipv6CIDR.MatchString(s) {
-				return nil, errors.New("invalid ip address: " + s)
-			}
-			return nil, fmt.Errorf(`property %q validation failed: failed to validate item %d: object matches none of the required`, field, i+1)
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, bool) {
-	addr, mask, hasMask := strings.Cut(s, "/")
-	if strings.IndexByte(addr, '%') >= 0 {
-		return netip.Prefix{}, false
-	}
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return netip.Prefix{}, false
-	}
-	bits := a.BitLen()
-	if hasMask {
-		n, err := strconv.Atoi(mask)
-		if err != nil || n < 0 || n > bits || mask == "" || mask[0] == '+' || len(mask) > 3 {
-			return netip.Prefix{}, false
-		}
-		bits = n
-	}
-	return netip.PrefixFrom(a, bits).Masked(), true
 }

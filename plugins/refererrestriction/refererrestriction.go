@@ -1,13 +1,12 @@
 package refererrestriction
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/internal/restrict"
 )
 
 // Spec registers referer-restriction.
@@ -38,25 +37,15 @@ func (c *Config) Validate() error {
 	if err := checkList("blacklist", c.Blacklist); err != nil {
 		return err
 	}
-	if c.Message != nil {
-		if n := len(*c.Message); n < 1 {
-			return fmt.Errorf(`property "message" validation failed: string too short, expected at least 1, got %d`, n)
-		} else if n > 1024 {
-			return fmt.Errorf(`property "message" validation failed: string too long, expected at most 1024, got %d`, n)
-		}
+	if err := restrict.CheckMessage(c.Message); err != nil {
+		return err
 	}
-	switch {
-	case c.Whitelist == nil && c.Blacklist == nil:
-		return errors.New("value should match only one schema, but matches none")
-	case c.Whitelist != nil && c.Blacklist != nil:
-		return errors.New("value should match only one schema, but matches both schemas 1 and 2")
-	}
-	return nil
+	return restrict.CheckOne(c.Whitelist, c.Blacklist)
 }
 
 func checkList(field string, list []string) error {
-	if list != nil && len(list) == 0 {
-		return fmt.Errorf(`property %q validation failed: expect array to have at least 1 items`, field)
+	if err := restrict.CheckList(field, list); err != nil {
+		return err
 	}
 	for i, s := range list {
 		if !hostRe.MatchString(s) {
@@ -89,13 +78,7 @@ func New(c *Config) (*Plugin, error) {
 			p.exact = append(p.exact, h)
 		}
 	}
-	msg := defaultMessage
-	if c.Message != nil {
-		msg = *c.Message
-	}
-	p.body, _ = json.Marshal(struct {
-		Message string `json:"message"`
-	}{msg})
+	p.body = restrict.Body(c.Message, defaultMessage)
 	return p, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/portico-gw/portico/plugins/condition"
+	"github.com/portico-gw/portico/plugins/internal/regexsub"
 )
 
 // Config is response-rewrite's configuration, with APISIX's field names.
@@ -212,10 +213,10 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, f := range c.Filters {
-		if _, err := compileRegex(*f.Regex, f.options()); err != nil {
+		if _, err := regexsub.CompileRegex(*f.Regex, f.options()); err != nil {
 			return fmt.Errorf("regex %q validation failed: %v", *f.Regex, err)
 		}
-		if _, err := compileReplacement(*f.Replace); err != nil {
+		if _, err := regexsub.Compile(*f.Replace); err != nil {
 			return fmt.Errorf("replace %q validation failed: %v", *f.Replace, err)
 		}
 	}

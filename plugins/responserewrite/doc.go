@@ -24,12 +24,12 @@
 // that APISIX would fail to parse at request time, filter replacements with a `$` that is
 // not `$N`, `${N}` or `$$`, and the `x` regex option. Nothing fails at request time.
 //
-// # Why per-request state lives in the Plugin
+// # Where per-request state lives
 //
-// The plugin contract gives a Plugin no per-request slot on Ctx, yet buffering a body
-// and remembering the `vars` result across phases needs one. States are kept in a
-// sharded map keyed by the request's *plugins.Ctx (see state.go): made in HeaderFilter,
-// dropped at the last chunk and, whatever happened (an aborted response), in Log. A
-// HeaderFilter also drops a stale entry left on a pooled Ctx. A config that needs no state
-// (headers or status only, or `body` without `vars`) never touches the map.
+// Buffering a body and remembering the `vars` result across phases needs per-request
+// state: it is the Ctx's plugin state (Ctx.SetPluginState), keyed by the instance, so two
+// instances on one request never collide. It is made in HeaderFilter, dropped at the
+// last chunk and, whatever happened (an aborted response), in Log; HeaderFilter also
+// drops a stale entry left on the Ctx. A config that needs no state (headers or status
+// only, or `body` without `vars`) never touches it.
 package responserewrite

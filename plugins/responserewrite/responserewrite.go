@@ -11,6 +11,7 @@ import (
 
 	"github.com/portico-gw/portico/plugins"
 	"github.com/portico-gw/portico/plugins/condition"
+	"github.com/portico-gw/portico/plugins/internal/regexsub"
 )
 
 // Spec registers response-rewrite.
@@ -72,11 +73,11 @@ func New(c *Config) (*Plugin, error) {
 		return nil, err
 	}
 	for _, f := range c.Filters {
-		re, err := compileRegex(*f.Regex, f.options())
+		re, err := regexsub.CompileRegex(*f.Regex, f.options())
 		if err != nil {
 			return nil, err
 		}
-		rep, err := compileReplacement(*f.Replace)
+		rep, err := regexsub.Compile(*f.Replace)
 		if err != nil {
 			return nil, err
 		}
@@ -109,8 +110,8 @@ func New(c *Config) (*Plugin, error) {
 
 // HeaderFilter evaluates vars and changes the status and headers.
 func (p *Plugin) HeaderFilter(c *plugins.Ctx) {
-	if p.needState {
-		c.SetPluginState(p, nil) // a stale entry of an earlier request on this pooled Ctx
+	if p.needState && c.PluginState(p) != nil {
+		c.SetPluginState(p, nil) // a stale entry of an earlier request on this Ctx
 	}
 	if p.vars != nil && !p.vars.Eval(c) {
 		return
@@ -213,7 +214,7 @@ func (p *Plugin) BodyFilter(c *plugins.Ctx, chunk []byte, eof bool) []byte {
 
 // Log drops the request's state when the response ended before its last chunk.
 func (p *Plugin) Log(c *plugins.Ctx) {
-	if p.needState {
+	if p.needState && c.PluginState(p) != nil {
 		c.SetPluginState(p, nil)
 	}
 }

@@ -1,13 +1,12 @@
 package uarestriction
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/internal/restrict"
 )
 
 // Spec registers ua-restriction.
@@ -33,25 +32,15 @@ func (c *Config) Validate() error {
 	if err := checkList("denylist", c.Denylist); err != nil {
 		return err
 	}
-	if c.Message != nil {
-		if n := len(*c.Message); n < 1 {
-			return fmt.Errorf(`property "message" validation failed: string too short, expected at least 1, got %d`, n)
-		} else if n > 1024 {
-			return fmt.Errorf(`property "message" validation failed: string too long, expected at most 1024, got %d`, n)
-		}
+	if err := restrict.CheckMessage(c.Message); err != nil {
+		return err
 	}
-	switch {
-	case c.Allowlist == nil && c.Denylist == nil:
-		return errors.New("value should match only one schema, but matches none")
-	case c.Allowlist != nil && c.Denylist != nil:
-		return errors.New("value should match only one schema, but matches both schemas 1 and 2")
-	}
-	return nil
+	return restrict.CheckOne(c.Allowlist, c.Denylist)
 }
 
 func checkList(field string, list []string) error {
-	if list != nil && len(list) == 0 {
-		return fmt.Errorf(`property %q validation failed: expect array to have at least 1 items`, field)
+	if err := restrict.CheckList(field, list); err != nil {
+		return err
 	}
 	for i, s := range list {
 		if s == "" {
@@ -87,13 +76,7 @@ func New(c *Config) (*Plugin, error) {
 	if p.re, err = regexp.Compile(strings.Join(alts, "|")); err != nil {
 		return nil, fmt.Errorf("compile rules: %w", err)
 	}
-	msg := defaultMessage
-	if c.Message != nil {
-		msg = *c.Message
-	}
-	p.body, _ = json.Marshal(struct {
-		Message string `json:"message"`
-	}{msg})
+	p.body = restrict.Body(c.Message, defaultMessage)
 	return p, nil
 }
 
