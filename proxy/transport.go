@@ -57,6 +57,12 @@ const (
 // timeout, e.g. Node's 5 s) is not picked for a request that could not be retried.
 const probeAfter = 500 * time.Millisecond
 
+// maxHeaderBytes bounds what is read for a response header, as net/http's
+// MaxResponseHeaderBytes default does.
+const maxHeaderBytes = 10 << 20
+
+var errHeaderTooLarge = errors.New("proxy: upstream response header too large")
+
 // max1xx bounds the interim (1xx) responses skipped before the final one.
 const max1xx = 10
 
@@ -138,10 +144,14 @@ type pconn struct {
 	nreq   int       // requests sent on it
 	idleAt time.Time // when it was last pooled
 	nread  int64     // bytes read, to tell whether a response had begun
+	limit  int64     // nread may not pass it while a response header is read; 0: none
 	abort  func()    // closes nc; made once, for context.AfterFunc
 }
 
 func (pc *pconn) Read(p []byte) (int, error) {
+	if pc.limit > 0 && pc.nread >= pc.limit {
+		return 0, errHeaderTooLarge
+	}
 	n, err := pc.nc.Read(p)
 	pc.nread += int64(n)
 	return n, err
@@ -286,6 +296,9 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 		host = req.URL.Host
 	}
 	if !asciiHost(host) {
+		if c.fallback == nil {
+			return nil, errors.New("proxy: non-ASCII Host needs the fallback transport")
+		}
 		return c.fallback.RoundTrip(req) // IDNA: net/http's punycode
 	}
 	ctx := req.Context()
@@ -325,6 +338,11 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		pc, reused, err := p.get(ctx, attempt > 0)
 		if err != nil {
+			if bodyRead {
+				// forward retries a dial error on another node, with a body it would
+				// have to read again: not after this one
+				return nil, bodyConsumed{ctxErr(ctx, err)}
+			}
 			return nil, ctxErr(ctx, err)
 		}
 		if mode == bodyBuffered && !bodyRead {
@@ -349,6 +367,14 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 		p.closeIdle(pc.idleAt)
 	}
 }
+
+// bodyConsumed hides that err is a dial error (the request body was read already) but
+// keeps whether it is a timeout.
+type bodyConsumed struct{ err error }
+
+func (e bodyConsumed) Error() string   { return e.err.Error() }
+func (e bodyConsumed) Timeout() bool   { return isTimeout(e.err) }
+func (e bodyConsumed) Temporary() bool { return false }
 
 // errNothingWritten wraps a write error on a connection that took no byte of the request.
 var errNothingWritten = errors.New("nothing written")
@@ -403,7 +429,9 @@ func (c *h1Client) exchange(ctx context.Context, pc *pconn, req *http.Request, m
 	br := brPool.Get().(*bufio.Reader)
 	br.Reset(pc)
 	pc.nc.SetReadDeadline(time.Now().Add(c.respTO))
+	pc.limit = start + maxHeaderBytes
 	resp, err = readResponse(br, req)
+	pc.limit = 0
 	if err != nil {
 		br.Reset(nil)
 		brPool.Put(br)

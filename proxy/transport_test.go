@@ -468,3 +468,25 @@ func TestH1ClientNoGoroutinePerRequest(t *testing.T) {
 		t.Errorf("%d goroutines created for 200 requests", d)
 	}
 }
+
+// an upstream that answers before reading a big body, and closes: its answer is returned
+func TestH1ClientEarlyResponse(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	defer ln.Close()
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+			return
+		}
+		io.WriteString(conn, "HTTP/1.1 413 Request Entity Too Large\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbig")
+		conn.Close()
+	}()
+	c := testClient(ln.Addr().String(), nil, store.Timeout{})
+	req := newReq(t, context.Background(), "POST", ln.Addr().String(), "/", bytes.NewReader(make([]byte, 16<<20)))
+	if status, body := roundTrip(t, c, req); status != 413 || body != "big" {
+		t.Fatalf("%d %q", status, body)
+	}
+}
