@@ -208,6 +208,19 @@ func moduleReferrers(rd store.Reader, id string) error {
 					names = append(names, n)
 				}
 			}
+			for _, n := range []string{"serverless-pre-function", "serverless-post-function"} {
+				var cfg struct {
+					Functions []json.RawMessage `json:"functions"`
+				}
+				if json.Unmarshal(v.Plugins[n], &cfg) != nil {
+					continue
+				}
+				for _, raw := range cfg.Functions {
+					if ref, err := wasmhost.ParseRef(raw); err == nil && ref.Module == id {
+						names = append(names, n)
+					}
+				}
+			}
 			if len(names) > 0 {
 				sort.Strings(names)
 				return bad("can not delete this wasm module, %s [%s] is still using it now (plugin %s)", k.Singular(), it.ID, names[0])
@@ -217,34 +230,30 @@ func moduleReferrers(rd store.Reader, id string) error {
 	return nil
 }
 
-// checkHooks builds every `_meta.pre_function` of a plugins object against the stored
-// modules, so a reference to a missing or broken module is refused at write time.
+// checkHooks builds every wasm function a plugins object names (`_meta.pre_function`,
+// serverless functions) against the stored modules, so a reference to a missing or
+// broken module is refused at write time.
 func (s *Server) checkHooks(rd store.Reader, ps store.Plugins) error {
-	pre := preFunctions(ps)
-	if len(pre) == 0 {
+	needs := len(preFunctions(ps)) > 0
+	for name := range ps {
+		if sp, ok := s.opts.Registry.Lookup(name); ok && sp.BuildWithHooks != nil {
+			needs = true
+		}
+	}
+	if !needs {
 		return nil
 	}
 	if s.opts.Wasm == nil {
-		return bad("_meta.pre_function: wasm hooks are not available on this node")
+		return bad("wasm functions are not available on this node")
 	}
 	mods, err := rd.List(store.KindWasmModule)
 	if err != nil {
 		return err
 	}
-	build := s.opts.Wasm.HookBuilder(proxy.ModuleResolver(mods))
-	names := make([]string, 0, len(pre))
-	for n := range pre {
-		names = append(names, n)
+	ch, err := s.opts.Registry.BuildChain(ps, s.opts.Wasm.HookBuilder(proxy.ModuleResolver(mods)))
+	if err != nil {
+		return bad("%v", err)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		hk, err := build(n, pre[n])
-		if err != nil {
-			return bad("failed to check the configuration of plugin %s err: _meta.pre_function: %v", n, err)
-		}
-		if c, ok := hk.(io.Closer); ok {
-			c.Close()
-		}
-	}
+	ch.Close()
 	return nil
 }

@@ -215,7 +215,12 @@ func (r *Registry) buildEntry(d *Decoded, hooks HookBuilder) (*Entry, error) {
 			return nil, fmt.Errorf("_meta.pre_function: %w", err)
 		}
 	}
-	if d.Spec.Build != nil {
+	switch {
+	case d.Spec.BuildWithHooks != nil:
+		if e.Instance, err = d.Spec.BuildWithHooks(d.Config, hooks); err != nil {
+			return nil, err
+		}
+	case d.Spec.Build != nil:
 		if e.Instance, err = d.Spec.Build(d.Config); err != nil {
 			return nil, err
 		}

@@ -33,6 +33,10 @@ type Spec struct {
 	NewConsumerConfig func() Config
 	// Build makes the per-snapshot instance from a validated config.
 	Build func(Config) (any, error)
+	// BuildWithHooks, when set, is used instead of Build: the plugin's config names
+	// wasm functions it runs itself (serverless-pre-function), built with hooks; hooks
+	// is nil when the node runs no wasm.
+	BuildWithHooks func(c Config, hooks HookBuilder) (any, error)
 	// Index, for auth plugins, builds the lookup of consumers by credential.
 	Index Indexer
 	// RunPolicy "prefer_route": a global rule's instance is skipped when the route has

@@ -40,10 +40,18 @@ func TestWasmPreFunctionSeed(t *testing.T) {
 	if uri := up.Last().URI; uri != "/anything/123/world" {
 		t.Errorf("upstream got %q, want /anything/123/world", uri)
 	}
+	// the same function as serverless-pre-function in the rewrite phase, before proxy-rewrite
+	p.Admin(t, "PUT", "/apisix/admin/routes/3", `{"uri":"/sl/:user_id/hello","plugins":{"serverless-pre-function":{"phase":"rewrite","functions":["user_id"]},"proxy-rewrite":{"uri":"/sl/$user_id/world"}},"upstream":{"nodes":{`+up.Node(1)+`}}}`).WantStatus(201)
+	porticotest.Eventually(t, 10*time.Second, "serverless route served", func() bool { return p.Get(t, "/sl/7/hello").Status == 200 })
+	if uri := up.Last().URI; uri != "/sl/7/world" {
+		t.Errorf("upstream got %q, want /sl/7/world", uri)
+	}
+	p.Admin(t, "PUT", "/apisix/admin/routes/4", `{"uri":"/sl2","plugins":{"serverless-post-function":{"functions":["nope"]}},"upstream":{"nodes":{`+up.Node(1)+`}}}`).
+		WantStatus(400).WantBodyContains("functions[0]")
 	// a reference to a missing module is refused at write time
 	p.Admin(t, "PUT", "/apisix/admin/routes/2", `{"uri":"/x","plugins":{"proxy-rewrite":{"uri":"/y","_meta":{"pre_function":"nope"}}},"upstream":{"nodes":{`+up.Node(1)+`}}}`).
 		WantStatus(400).WantBodyContains("pre_function")
 	// a referenced module cannot be deleted without force
-	p.Admin(t, "DELETE", "/apisix/admin/wasm_modules/user_id", "").WantStatus(400).WantBodyContains("route [1]")
+	p.Admin(t, "DELETE", "/apisix/admin/wasm_modules/user_id", "").WantStatus(400).WantBodyContains("route [")
 	p.Admin(t, "DELETE", "/apisix/admin/wasm_modules/user_id?force=true", "").WantStatus(200)
 }

@@ -5,6 +5,7 @@ package builtin
 import (
 	"github.com/portico-gw/portico/plugins"
 	"github.com/portico-gw/portico/plugins/basicauth"
+	"github.com/portico-gw/portico/plugins/clientcontrol"
 	"github.com/portico-gw/portico/plugins/consumerrestriction"
 	"github.com/portico-gw/portico/plugins/cors"
 	"github.com/portico-gw/portico/plugins/extpluginpostreq"
@@ -28,6 +29,8 @@ import (
 	"github.com/portico-gw/portico/plugins/requestid"
 	"github.com/portico-gw/portico/plugins/requestvalidation"
 	"github.com/portico-gw/portico/plugins/responserewrite"
+	"github.com/portico-gw/portico/plugins/serverlesspostfunction"
+	"github.com/portico-gw/portico/plugins/serverlessprefunction"
 	"github.com/portico-gw/portico/plugins/uarestriction"
 	"github.com/portico-gw/portico/plugins/uriblocker"
 )
@@ -35,6 +38,7 @@ import (
 // Specs is every built-in plugin.
 var Specs = []plugins.Spec{
 	basicauth.Spec,
+	clientcontrol.Spec,
 	consumerrestriction.Spec,
 	cors.Spec,
 	extpluginpostreq.Spec,
@@ -58,6 +62,8 @@ var Specs = []plugins.Spec{
 	requestid.Spec,
 	requestvalidation.Spec,
 	responserewrite.Spec,
+	serverlesspostfunction.Spec,
+	serverlessprefunction.Spec,
 	uarestriction.Spec,
 	uriblocker.Spec,
 }
