@@ -224,16 +224,26 @@ func deadline(ctx context.Context, d time.Duration) time.Time {
 	return t
 }
 
+// expireIfDone puts the connection's deadline in the past when ctx is already done: a
+// cancellation that came while a deadline was being set would otherwise be overwritten.
+func expireIfDone(ctx context.Context, c *conn) {
+	if ctx.Err() != nil {
+		c.nc.SetDeadline(time.Unix(1, 0))
+	}
+}
+
 // roundTrip sends one request frame and returns the final reply, answering ExtraInfo
 // questions in between (when info is not nil).
 func (cl *Client) roundTrip(ctx context.Context, c *conn, typ byte, payload []byte, info Info) (byte, []byte, error) {
 	c.nc.SetWriteDeadline(deadline(ctx, cl.o.WriteTimeout))
+	expireIfDone(ctx, c)
 	if err := writeFrame(c.nc, &c.wbuf, typ, payload); err != nil {
 		return 0, nil, cl.ioErr(ctx, "send", typ, err)
 	}
 	c.sent = true
 	for {
 		c.nc.SetReadDeadline(deadline(ctx, cl.o.ReadTimeout))
+		expireIfDone(ctx, c)
 		t, p, err := readFrame(c.br, &c.rbuf)
 		if err != nil {
 			return 0, nil, cl.ioErr(ctx, "receive", typ, err)
@@ -247,6 +257,7 @@ func (cl *Client) roundTrip(ctx context.Context, c *conn, typ byte, payload []by
 				return 0, nil, fmt.Errorf("failed to receive %s: %w", typeName(typ), err)
 			}
 			c.nc.SetWriteDeadline(deadline(ctx, cl.o.WriteTimeout))
+			expireIfDone(ctx, c)
 			if err := writeFrame(c.nc, &c.wbuf, typeExtraInfo, out); err != nil {
 				return 0, nil, cl.ioErr(ctx, "send", typeExtraInfo, err)
 			}

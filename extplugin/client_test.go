@@ -383,28 +383,47 @@ func TestGarbageThenGood(t *testing.T) {
 func TestSlowRunner(t *testing.T) {
 	var mu sync.Mutex
 	slow := true
+	entered := make(chan struct{}, 8) // a slow call reached the runner
+	release := make(chan struct{})    // the runner holds slow calls until closed
+	unblock := sync.OnceFunc(func() { close(release) })
 	f := startFake(t, func(fc *fakeConn, req *hrc.Req) (byte, []byte) {
 		mu.Lock()
 		s := slow
 		mu.Unlock()
 		if s {
-			time.Sleep(500 * time.Millisecond)
+			entered <- struct{}{}
+			<-release
 			return typeHTTPReqCall, stopReply(req.Id(), 500, nil, "late")
 		}
 		return typeHTTPReqCall, stopReply(req.Id(), 200, nil, "fast")
 	})
+	t.Cleanup(unblock) // before the fake runner's own cleanup waits for its handlers
 	cl := NewClient(Options{Socket: f.path, ReadTimeout: 100 * time.Millisecond})
 	defer cl.Close()
 	p := newTestPlugin(cl, false)
 	p.Run(pluginstest.Ctx(t)) // prepare
-	start := time.Now()
-	res := p.Run(pluginstest.Ctx(t))
-	if el := time.Since(start); res.Status != 503 || el > 400*time.Millisecond {
-		t.Errorf("slow runner: status %d after %v, want 503 after ~100ms", res.Status, el)
+	// The runner answers only once release is closed, after this: the call can only
+	// end by the read timeout. 30s is a guard against hanging, not a performance bound.
+	var res plugins.Result
+	done := make(chan struct{})
+	go func() { defer close(done); res = p.Run(pluginstest.Ctx(t)) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a call to a stalled runner never returned: read timeout not applied")
+	}
+	if res.Status != 503 {
+		t.Errorf("slow runner: status %d, want 503", res.Status)
+	}
+	select {
+	case <-entered: // the runner had the call, and still holds it
+	case <-time.After(30 * time.Second):
+		t.Fatal("the runner never saw the call")
 	}
 	mu.Lock()
 	slow = false
 	mu.Unlock()
+	unblock() // the late reply is written now, before the next call
 	if res := p.Run(pluginstest.Ctx(t)); res.Status != 200 || string(res.Body) != "fast" {
 		t.Errorf("next: %d %q", res.Status, res.Body)
 	}
@@ -413,20 +432,41 @@ func TestSlowRunner(t *testing.T) {
 	}
 }
 
-// TestClientGone: a cancelled request context ends the call at once.
+// TestClientGone: a cancelled request context ends the call at once, while the runner
+// still holds it.
 func TestClientGone(t *testing.T) {
+	entered := make(chan struct{}, 8)
+	release := make(chan struct{})
 	f := startFake(t, func(fc *fakeConn, req *hrc.Req) (byte, []byte) {
-		time.Sleep(2 * time.Second)
+		entered <- struct{}{}
+		<-release
 		return typeHTTPReqCall, noneReply(req.Id())
 	})
+	t.Cleanup(func() { close(release) }) // before the fake runner's cleanup waits
 	cl := NewClient(Options{Socket: f.path})
 	defer cl.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, cancel)
-	start := time.Now()
-	_, err := cl.HTTPReqCall(ctx, NewConf("x", testConf), &Request{Method: "GET", Path: "/"}, nil)
-	if !errors.Is(err, context.Canceled) || time.Since(start) > time.Second {
-		t.Errorf("err %v after %v, want context.Canceled at once", err, time.Since(start))
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err = cl.HTTPReqCall(ctx, NewConf("x", testConf), &Request{Method: "GET", Path: "/"}, nil)
+	}()
+	select {
+	case <-entered: // the runner has the call and will not answer
+	case <-time.After(30 * time.Second):
+		t.Fatal("the runner never saw the call")
+	}
+	cancel()
+	// 30s is a guard against hanging, not a performance bound: the runner never
+	// answers, so only the cancellation can end the call.
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a cancelled call still waits for the runner")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err %v, want context.Canceled", err)
 	}
 }
 

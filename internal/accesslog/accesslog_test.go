@@ -162,12 +162,26 @@ func TestDropWhenFull(t *testing.T) {
 	}
 	l.Record(finished(t, pluginstest.Target("/0")))
 	<-w.entered // the writer is stuck in the disk
-	start := time.Now()
-	for i := 1; i <= 10; i++ {
-		l.Record(finished(t, pluginstest.Target("/"+string(rune('0'+i%10)))))
+	// The writer stays stuck until w.release is closed, after this: every Record must
+	// return while it is. 30s is a guard against hanging, not a performance bound.
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		for i := 1; i <= 10; i++ {
+			l.Record(finished(t, pluginstest.Target("/"+string(rune('0'+i%10)))))
+		}
+	}()
+	select {
+	case <-recorded:
+	case <-time.After(30 * time.Second):
+		close(w.release)
+		t.Fatal("Record blocked behind a stalled writer")
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("Record blocked for %v behind a stalled writer", d)
+	w.mu.Lock()
+	written := w.buf.Len()
+	w.mu.Unlock()
+	if written != 0 {
+		t.Fatalf("%d bytes written while the writer was stalled", written)
 	}
 	if got := l.Dropped(); got != 8 {
 		t.Errorf("Dropped() = %d, want 8 (queue of 2 full)", got)
