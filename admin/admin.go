@@ -11,7 +11,10 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/gorilla/mux"
 
@@ -71,6 +74,7 @@ type Options struct {
 type Server struct {
 	opts   Options
 	router *mux.Router
+	fails  *authFailures
 }
 
 // New builds the Admin API.
@@ -81,7 +85,7 @@ func New(opts Options) *Server {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
 	}
-	s := &Server{opts: opts}
+	s := &Server{opts: opts, fails: newAuthFailures()}
 	r := mux.NewRouter()
 	r.SkipClean(true)
 	r.UseEncodedPath()
@@ -143,6 +147,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodHead {
+		client := clientOf(r)
+		if wait := s.fails.blocked(client); wait > 0 {
+			h.Set("Retry-After", strconv.Itoa(int((wait+time.Second-1)/time.Second)))
+			writeError(w, http.StatusTooManyRequests, "too many failed admin authentications, retry later")
+			return
+		}
 		desc, ok := s.authorize(r)
 		if ok && desc != "" {
 			// desc is the key's name: the change log records who wrote
@@ -150,6 +160,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if !ok {
 			s.opts.Log.Warn("admin request refused", "remote_addr", r.RemoteAddr, "reason", desc)
+			if desc == descMissing || desc == descWrong {
+				if n := s.fails.fail(client); n == authFailLimit {
+					s.opts.Log.Warn("admin authentication failures over the limit: the client gets 429 until the window ends",
+						"remote_addr", r.RemoteAddr, "failures", n, "window", authFailWindow)
+				}
+			}
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error_msg": "failed to check token", "description": desc})
 			return
 		}
@@ -196,7 +212,7 @@ func (s *Server) authorize(r *http.Request) (string, bool) {
 		}
 	}
 	if token == "" {
-		return "missing apikey", false
+		return descMissing, false
 	}
 	var (
 		role Role
@@ -210,12 +226,109 @@ func (s *Server) authorize(r *http.Request) (string, bool) {
 		}
 	}
 	if found == 0 {
-		return "wrong apikey", false
+		return descWrong, false
 	}
 	if role == RoleViewer && r.Method != http.MethodGet {
 		return "invalid method for role viewer", false
 	}
 	return name, true
+}
+
+// APISIX's descriptions of a refused key; these count as failed authentications.
+const (
+	descMissing = "missing apikey"
+	descWrong   = "wrong apikey"
+)
+
+// Failed authentications are limited per client so a key cannot be guessed: after
+// authFailLimit refused keys within authFailWindow (from the first), the client gets 429
+// without its key being checked until the window ends. A valid key does not count, nor
+// does a viewer key used to write. The client is the TCP peer (never a header), an IPv6
+// client its /64. At most authFailMax clients are tracked: past it, ended windows are
+// swept, then the oldest window is forgotten.
+const (
+	authFailLimit  = 10
+	authFailWindow = time.Minute
+	authFailMax    = 4096
+)
+
+type authFailures struct {
+	mu  sync.Mutex
+	now func() time.Time
+	m   map[netip.Prefix]failWindow
+}
+
+type failWindow struct {
+	start time.Time
+	n     int
+}
+
+func newAuthFailures() *authFailures {
+	return &authFailures{now: time.Now, m: map[netip.Prefix]failWindow{}}
+}
+
+// clientOf is the key failures are counted under: the peer's IP, or its /64 for IPv6.
+func clientOf(r *http.Request) netip.Prefix {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Prefix{} // not an IP peer: one shared counter
+	}
+	a := ap.Addr().Unmap()
+	if a.Is4() {
+		return netip.PrefixFrom(a, 32)
+	}
+	p, _ := a.Prefix(64)
+	return p
+}
+
+// blocked returns how long the client is still refused; 0 when it is not.
+func (f *authFailures) blocked(c netip.Prefix) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	w, ok := f.m[c]
+	if !ok || w.n < authFailLimit {
+		return 0
+	}
+	return max(0, authFailWindow-f.now().Sub(w.start))
+}
+
+// fail counts one failed authentication and returns the client's count in its window.
+func (f *authFailures) fail(c netip.Prefix) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.now()
+	w, ok := f.m[c]
+	if !ok || now.Sub(w.start) >= authFailWindow {
+		if !ok && len(f.m) >= authFailMax {
+			f.evict(now)
+		}
+		w = failWindow{start: now}
+	}
+	w.n++
+	f.m[c] = w
+	return w.n
+}
+
+// evict makes room for one more client.
+func (f *authFailures) evict(now time.Time) {
+	for k, w := range f.m {
+		if now.Sub(w.start) >= authFailWindow {
+			delete(f.m, k)
+		}
+	}
+	if len(f.m) < authFailMax {
+		return
+	}
+	var (
+		oldest netip.Prefix
+		t      time.Time
+	)
+	for k, w := range f.m {
+		if t.IsZero() || w.start.Before(t) {
+			oldest, t = k, w.start
+		}
+	}
+	delete(f.m, oldest)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

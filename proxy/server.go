@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -23,6 +24,7 @@ type Server struct {
 	snap atomic.Pointer[Snapshot]
 	log  *slog.Logger
 	pool sync.Pool // *request
+	buildMu sync.Mutex // one snapshot build at a time
 	// Registry builds the plugin chains; nil means no plugin can run.
 	Registry *plugins.Registry
 	// AccessLog records every routed request after the plugins' log phase; nil logs none.
@@ -35,6 +37,9 @@ type Server struct {
 	// FallbackSNI is the server name whose certificate a client that sends no SNI gets;
 	// empty means such a handshake fails with unrecognized_name.
 	FallbackSNI string
+	// MaxBodySize bounds a request body in bytes (proxy.max_body_size); 0 is no limit.
+	// A larger Content-Length is answered 413 before routing; a chunked body is cut at it.
+	MaxBodySize int64
 }
 
 // NewServer returns a server with an empty snapshot: every request gets 404 until Run
@@ -77,6 +82,8 @@ type request struct {
 	// allUnhealthy: every node is unhealthy, so health is ignored (as APISIX does).
 	allUnhealthy bool
 	skipFn       func(int) bool
+	// watch is the forwarded body when its length is unknown; nil otherwise.
+	watch *bodyWatch
 }
 
 // skip reports whether node i must not be picked: tried already, or unhealthy.
@@ -96,6 +103,7 @@ var (
 	errNoRoute  = errors.New("404 Route Not Found")
 	errBadPath  = errors.New("bad request path")
 	errUnhealth = errors.New("no healthy upstream node")
+	errTooLarge = errors.New("413 Request Entity Too Large")
 )
 
 // ServeHTTP runs one request through the snapshot it starts with.
@@ -105,6 +113,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, http.StatusBadRequest, errBadPath.Error()+": "+err.Error())
 		return
+	}
+	if s.MaxBodySize > 0 {
+		if r.ContentLength > s.MaxBodySize {
+			writeError(w, http.StatusRequestEntityTooLarge, errTooLarge.Error())
+			return
+		}
+		if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodySize)
+		}
 	}
 	metrics.CountRequest()
 	q := s.pool.Get().(*request)
@@ -161,11 +178,35 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if rt.status != 0 {
+	if rt.status != 0 && !(rt.upMissing && c.Upstream != nil) { // traffic-split may stand in
 		s.fail(q, rt.status, rt.msg)
 		return
 	}
+	if br := c.R; br.ContentLength < 0 && br.Body != nil && br.Body != http.NoBody {
+		// a body of unknown length may pass a size limit (proxy.max_body_size or
+		// client-control) while it is forwarded: the failed forward is then a 413
+		q.watch = &bodyWatch{ReadCloser: br.Body}
+		br.Body = q.watch
+	}
 	s.forward(q, rt)
+}
+
+// bodyWatch notes a read of the forwarded body that passed a size limit. It is not
+// pooled: the transport may still read it after the handler returned.
+type bodyWatch struct {
+	io.ReadCloser
+	tooLarge atomic.Bool
+}
+
+func (b *bodyWatch) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			b.tooLarge.Store(true)
+		}
+	}
+	return n, err
 }
 
 // runPhase runs a request-side phase, global rules first; it reports whether a plugin
@@ -211,6 +252,9 @@ func (s *Server) respond(q *request, status int, body []byte) {
 // upstream, upstream failed): it goes through header_filter and body_filter as a plugin's
 // or the upstream's answer does, so cors, request-id or response-rewrite see it too.
 func (s *Server) fail(q *request, status int, msg string) {
+	if q.watch != nil && q.watch.tooLarge.Load() {
+		status, msg = http.StatusRequestEntityTooLarge, errTooLarge.Error()
+	}
 	q.ctx.W.Header().Set("Content-Type", "application/json")
 	s.respond(q, status, errorBody(msg))
 }
@@ -246,7 +290,7 @@ func (s *Server) release(q *request) {
 	q.params.Reset()
 	q.rreq = router.Request{}
 	q.ntried, q.up, q.allUnhealthy, q.upgrade = 0, nil, false, ""
-	q.global, q.chain = nil, nil
+	q.global, q.chain, q.watch = nil, nil, nil
 	s.pool.Put(q)
 }
 
@@ -299,6 +343,35 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// install builds a snapshot of items and swaps it in, unless a newer one is serving.
+// Builds are serialised so an older build can never replace a newer one.
+func (s *Server) install(rev int64, items map[store.Kind][]store.Item, start time.Time) {
+	s.buildMu.Lock()
+	defer s.buildMu.Unlock()
+	if cur := s.snap.Load(); cur != nil && cur.Rev > rev {
+		return
+	}
+	next, err := buildSnapshot(rev, items, s.snap.Load(), s.Registry, s.DecryptKey, s.hookBuilder(items), s.log)
+	if err != nil {
+		s.log.Error("snapshot not built; the previous one keeps serving", "revision", rev, "err", err)
+		return
+	}
+	s.Swap(next)
+	s.log.Debug("snapshot installed", "revision", rev, "routes", next.Router.Len(), "took", time.Since(start))
+}
+
+// Rebuild builds a new snapshot from the whole store now, for changes that are not in
+// the store (the enabled plugin list after PUT /apisix/admin/plugins/reload).
+func (s *Server) Rebuild(ctx context.Context, st *store.Store) error {
+	start := time.Now()
+	rev, items, err := st.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	s.install(rev, items, start)
+	return nil
+}
+
 // Run loads the store into a snapshot, then follows its watch, rebuilding on every
 // change until ctx ends. ready is closed after the first snapshot is installed.
 func (s *Server) Run(ctx context.Context, st *store.Store, ready chan<- struct{}) error {
@@ -329,13 +402,7 @@ func (s *Server) Run(ctx context.Context, st *store.Store, ready chan<- struct{}
 			sortItems(l)
 			flat[k] = l
 		}
-		next, err := buildSnapshot(rev, flat, s.snap.Load(), s.Registry, s.DecryptKey, s.hookBuilder(flat), s.log)
-		if err != nil {
-			s.log.Error("snapshot not built; the previous one keeps serving", "revision", rev, "err", err)
-			return
-		}
-		s.Swap(next)
-		s.log.Debug("snapshot installed", "revision", rev, "routes", next.Router.Len(), "took", time.Since(start))
+		s.install(rev, flat, start)
 	}
 	rev, err := load()
 	if err != nil {

@@ -32,6 +32,8 @@ type Config struct {
 		ReadHeaderTimeout float64 `yaml:"read_header_timeout"`
 		IdleTimeout       float64 `yaml:"idle_timeout"`
 		MaxHeaderBytes    int     `yaml:"max_header_bytes"`
+		// MaxBodySize bounds a request body in bytes (413 past it); 0 is no limit.
+		MaxBodySize int64 `yaml:"max_body_size"`
 	} `yaml:"proxy"`
 	Admin struct {
 		Listen  string      `yaml:"listen"`
@@ -172,6 +174,9 @@ func (c *Config) validate() error {
 	}
 	if c.Proxy.ReadHeaderTimeout < 0 || c.Proxy.IdleTimeout < 0 || c.Proxy.MaxHeaderBytes < 0 {
 		return errors.New("config keys proxy.read_header_timeout, proxy.idle_timeout and proxy.max_header_bytes must not be negative")
+	}
+	if c.Proxy.MaxBodySize < 0 {
+		return fmt.Errorf("config key proxy.max_body_size: %d must not be negative (0 means no limit)", c.Proxy.MaxBodySize)
 	}
 	if c.Admin.MaxBody < 0 {
 		return fmt.Errorf("config key admin.max_body: %d must not be negative (0 means the default, %d)", c.Admin.MaxBody, admin.DefaultMaxBody)

@@ -212,6 +212,7 @@ func serve(cfg *Config, cfgPath, resources string) error {
 
 	px := proxy.NewServer(log.With("component", "proxy"))
 	px.Registry = reg
+	px.MaxBodySize = cfg.Proxy.MaxBodySize
 	var alog *accesslog.Log
 	if cfg.AccessLog.Path != "" {
 		if alog, err = accesslog.New(accesslog.Options{Path: cfg.AccessLog.Path, Format: cfg.AccessLog.Format, JSON: cfg.AccessLog.JSON}); err != nil {
@@ -265,7 +266,11 @@ func serve(cfg *Config, cfgPath, resources string) error {
 			if err != nil {
 				return err
 			}
-			return reg.SetEnabled(fresh.Plugins)
+			if err := reg.SetEnabled(fresh.Plugins); err != nil {
+				return err
+			}
+			// routes naming a plugin no longer enabled run without it from now on
+			return px.Rebuild(context.Background(), st)
 		},
 	})
 

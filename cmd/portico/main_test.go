@@ -116,6 +116,7 @@ func TestValidate(t *testing.T) {
 		{"negative max_body", "admin:\n  max_body: -1\n", "config key admin.max_body"},
 		{"bad listen", "proxy:\n  listen: nowhere\n", "config key proxy.listen"},
 		{"negative timeout", "proxy:\n  idle_timeout: -1\n", "proxy.idle_timeout"},
+		{"negative max_body_size", "proxy:\n  max_body_size: -1\n", "config key proxy.max_body_size"},
 		{"bad allow", "admin:\n  allow: [10.0.0.0/33]\n", "config key admin.allow[0]"},
 		{"empty key", "admin:\n  keys:\n    - name: a\n      role: admin\n", "config key admin.keys[0].key"},
 		{"short key", "admin:\n  keys:\n    - key: tiny7\n", "config key admin.keys[0].key"},
