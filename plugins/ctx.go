@@ -49,6 +49,10 @@ type Ctx struct {
 	UpstreamURI string
 	// UpstreamHost, when set, is the Host header sent upstream (proxy-rewrite host).
 	UpstreamHost string
+	// Upstream, when set, is the upstream to forward to instead of the route's
+	// (traffic-split); nil means the route's own. It points at a plugin's prebuilt value,
+	// which nobody modifies.
+	Upstream *UpstreamChoice
 
 	// Consumer is set by the auth plugin that identified the client.
 	Consumer *Consumer
@@ -71,6 +75,14 @@ type Ctx struct {
 }
 
 type stateSlot struct{ key, val any }
+
+// UpstreamChoice names the upstream a plugin picked: a stored upstream by ID, or an
+// upstream written inline in the plugin's config by Key, its store.UpstreamKey. The
+// proxy compiles both when it builds the snapshot.
+type UpstreamChoice struct {
+	ID  string
+	Key string
+}
 
 // PluginState returns what SetPluginState stored under key for this request, or nil.
 // A plugin keys its state by its instance pointer, so two instances never collide.

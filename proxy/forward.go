@@ -39,12 +39,24 @@ func idempotent(m string) bool {
 	return false
 }
 
-// forward sends the request to the route's upstream, retrying on another node while the
-// upstream's retries allow, then streams the response back.
+// forward sends the request to the route's upstream (or the one a plugin picked),
+// retrying on another node while the upstream's retries allow, then streams the
+// response back.
 func (s *Server) forward(q *request, rt *route) {
 	c := &q.ctx
 	r, w := c.R, c.W
 	up := rt.up
+	if ch := c.Upstream; ch != nil {
+		if up = rt.split.lookup(ch); up == nil {
+			// as APISIX's traffic-split answers an upstream_id it cannot find
+			msg := "failed to fetch upstream info by upstream id: " + ch.ID
+			if ch.ID == "" {
+				msg = "failed to build the upstream traffic-split picked"
+			}
+			s.fail(q, http.StatusInternalServerError, msg)
+			return
+		}
+	}
 	q.up = up
 	if up.empty {
 		s.fail(q, http.StatusServiceUnavailable, "no valid upstream node")
@@ -183,7 +195,7 @@ func (s *Server) forward(q *request, rt *route) {
 func (s *Server) outRequest(q *request, rt *route, upgrade bool) *http.Request {
 	c := &q.ctx
 	r := c.R
-	up := rt.up
+	up := q.up
 	out := new(http.Request)
 	*out = *r
 	out.RequestURI = ""

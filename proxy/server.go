@@ -21,9 +21,9 @@ import (
 
 // Server is the data plane's http.Handler.
 type Server struct {
-	snap atomic.Pointer[Snapshot]
-	log  *slog.Logger
-	pool sync.Pool // *request
+	snap    atomic.Pointer[Snapshot]
+	log     *slog.Logger
+	pool    sync.Pool  // *request
 	buildMu sync.Mutex // one snapshot build at a time
 	// Registry builds the plugin chains; nil means no plugin can run.
 	Registry *plugins.Registry

@@ -26,6 +26,8 @@ type Snapshot struct {
 	pstate    *pluginState
 	// upstreams by key, for reuse by the next snapshot and for closing.
 	upstreams map[string]*upstream
+	// split holds the upstreams traffic-split may pick, by id and by inline key.
+	split *splitUpstreams
 	// routes are the router's input, kept for explain.
 	routes []router.Route
 	// certs are the HTTPS listener's certificates by SNI.
@@ -61,10 +63,13 @@ type route struct {
 	id, name               string
 	serviceID, serviceName string
 	up                     *upstream
+	// split is the snapshot's traffic-split upstreams, for a plugin's pick (Ctx.Upstream).
+	split *splitUpstreams
 	// status and msg answer every request when the route cannot be served (a missing
 	// upstream or service), as APISIX answers at request time.
 	status    int
 	msg       string
+	upMissing bool // status is for a missing upstream, for which a plugin's pick may stand in
 	websocket bool
 	timeout   *store.Timeout
 	vars      *condition.Condition
@@ -157,6 +162,7 @@ func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot,
 		}
 		upstreams[it.ID] = u
 	}
+	s.split = buildSplit(items, upstreams, use, log)
 	services := map[string]*store.Service{}
 	for _, it := range items[store.KindService] {
 		sv, err := decodeCached[store.Service](s.decoded, prevDecoded, it)
@@ -189,6 +195,7 @@ func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot,
 	var bare *plugins.Chain
 	for _, rr := range routes {
 		cr := rr.Value.(*route)
+		cr.split = s.split
 		cr.global = plugins.WithoutPreferredBy(s.global.Entries, cr.chain)
 		if cr.chain == nil && len(cr.global) > 0 {
 			if bare == nil {
@@ -254,13 +261,13 @@ func compileRoute(id string, r *store.Route, services map[string]*store.Service,
 		if uid != "" {
 			u, name = upstreams[uid], uid
 			if u == nil {
-				cr.status, cr.msg = http.StatusBadGateway, "failed to find upstream by id: "+uid
+				cr.status, cr.msg, cr.upMissing = http.StatusBadGateway, "failed to find upstream by id: "+uid, true
 			}
 		}
 		switch {
 		case cr.status != 0:
 		case u == nil:
-			cr.status, cr.msg = http.StatusServiceUnavailable, "missing upstream configuration in Route or Service"
+			cr.status, cr.msg, cr.upMissing = http.StatusServiceUnavailable, "missing upstream configuration in Route or Service", true
 		default:
 			up, err := use(name, u)
 			if err != nil {

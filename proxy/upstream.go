@@ -1,10 +1,7 @@
 package proxy
 
 import (
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -152,13 +149,7 @@ func newUpstream(id string, u *store.Upstream, reuse map[string]*upstream) (*ups
 // upstreamKey fingerprints what u does. Metadata (id, name, desc, labels, create_time,
 // update_time) is left out: writing an upstream again with the same configuration, which
 // moves update_time, must keep its checker's health state and its pooled connections.
-func upstreamKey(u *store.Upstream) string {
-	c := *u
-	c.Meta = store.Meta{}
-	raw, _ := json.Marshal(&c)
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:])
-}
+func upstreamKey(u *store.Upstream) string { return store.UpstreamKey(u) }
 
 // newTransport tunes a transport for one upstream (reference §6: a bigger idle pool than
 // net/http's default of 2 per host is what keeps a proxy fast).

@@ -4,6 +4,7 @@ package builtin
 
 import (
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/plugins/apibreaker"
 	"github.com/portico-gw/portico/plugins/basicauth"
 	"github.com/portico-gw/portico/plugins/clientcontrol"
 	"github.com/portico-gw/portico/plugins/consumerrestriction"
@@ -22,6 +23,7 @@ import (
 	"github.com/portico-gw/portico/plugins/limitreq"
 	"github.com/portico-gw/portico/plugins/mocking"
 	"github.com/portico-gw/portico/plugins/prometheus"
+	"github.com/portico-gw/portico/plugins/proxymirror"
 	"github.com/portico-gw/portico/plugins/proxyrewrite"
 	"github.com/portico-gw/portico/plugins/realip"
 	"github.com/portico-gw/portico/plugins/redirect"
@@ -31,12 +33,14 @@ import (
 	"github.com/portico-gw/portico/plugins/responserewrite"
 	"github.com/portico-gw/portico/plugins/serverlesspostfunction"
 	"github.com/portico-gw/portico/plugins/serverlessprefunction"
+	"github.com/portico-gw/portico/plugins/trafficsplit"
 	"github.com/portico-gw/portico/plugins/uarestriction"
 	"github.com/portico-gw/portico/plugins/uriblocker"
 )
 
 // Specs is every built-in plugin.
 var Specs = []plugins.Spec{
+	apibreaker.Spec,
 	basicauth.Spec,
 	clientcontrol.Spec,
 	consumerrestriction.Spec,
@@ -55,6 +59,7 @@ var Specs = []plugins.Spec{
 	limitreq.Spec,
 	mocking.Spec,
 	prometheus.Spec,
+	proxymirror.Spec,
 	proxyrewrite.Spec,
 	realip.Spec,
 	redirect.Spec,
@@ -64,6 +69,7 @@ var Specs = []plugins.Spec{
 	responserewrite.Spec,
 	serverlesspostfunction.Spec,
 	serverlessprefunction.Spec,
+	trafficsplit.Spec,
 	uarestriction.Spec,
 	uriblocker.Spec,
 }
