@@ -4,15 +4,18 @@
 // Up to `conn` concurrent requests pass; up to `conn + burst` pass after a delay of
 // default_conn_delay × ⌊(n−1)/conn⌋ seconds (n: the requests in flight, this one
 // included), as lua-resty-limit-traffic's limit.conn computes it; beyond, the request is
-// rejected with `rejected_code`. The delay ends early when the client goes away. Only the
-// local policy exists for now: "redis" and "redis-cluster" are refused when written
-// ("not supported yet").
+// rejected with `rejected_code`. The delay ends early when the client goes away. Policies
+// "local" (counts in this process, below) and "redis"/"redis-cluster" (APISIX's sorted
+// set of requests in flight, shared by every node, through plugins/internal/redislimit;
+// the log phase removes the request, key_ttl frees the slot of one never removed; a redis
+// that fails answers 500 {"error_msg":"failed to limit conn"}, or lets the request pass
+// with allow_degradation).
 //
 // Bad input: a missing or non-positive conn, a missing or negative burst, a missing or
 // non-positive default_conn_delay, a missing key, an unknown key_type or policy, a
-// rejected_code outside 200–599 or an empty rejected_msg is refused when written. At
-// request time nothing can fail: a key variable that is missing falls back to
-// remote_addr, as in APISIX.
+// redis policy without its address fields, a rejected_code outside 200–599 or an empty
+// rejected_msg is refused when written. At request time a key variable that is missing
+// falls back to remote_addr, as in APISIX; only redis can fail (above).
 //
 // # State
 //

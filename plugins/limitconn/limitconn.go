@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/portico-gw/portico/plugins/internal/counters"
 	"github.com/portico-gw/portico/plugins/internal/limitconf"
 	"github.com/portico-gw/portico/plugins/internal/limitkey"
+	"github.com/portico-gw/portico/plugins/internal/redislimit"
 )
 
 // Spec registers limit-conn.
@@ -28,7 +31,7 @@ type Config struct {
 	OnlyUseDefaultDelay bool        `json:"only_use_default_delay,omitempty"`
 	Key                 *string     `json:"key"`
 	KeyType             string      `json:"key_type,omitempty"` // var (default), var_combination
-	Policy              string      `json:"policy,omitempty"`   // "local" (default)
+	Policy              string      `json:"policy,omitempty"`   // "local" (default), "redis", "redis-cluster"
 	RejectedCode        *int        `json:"rejected_code,omitempty"`
 	RejectedMsg         *string     `json:"rejected_msg,omitempty"`
 	AllowDegradation    bool        `json:"allow_degradation,omitempty"`
@@ -38,25 +41,14 @@ type Config struct {
 // IntOrString is a JSON integer, or a string (refused by Validate for now).
 type IntOrString = limitconf.IntOrString
 
-// Redis holds the fields of the redis policies, accepted so that an APISIX config gets
-// the clear "not supported yet" answer rather than "unknown field"; unused for now.
+// Redis holds the fields of the redis policies: the connection, and key_ttl.
 type Redis struct {
-	RedisHost             string   `json:"redis_host,omitempty"`
-	RedisPort             int      `json:"redis_port,omitempty"`
-	RedisUsername         string   `json:"redis_username,omitempty"`
-	RedisPassword         string   `json:"redis_password,omitempty"`
-	RedisDatabase         int      `json:"redis_database,omitempty"`
-	RedisTimeout          int      `json:"redis_timeout,omitempty"`
-	RedisSSL              bool     `json:"redis_ssl,omitempty"`
-	RedisSSLVerify        bool     `json:"redis_ssl_verify,omitempty"`
-	RedisKeepaliveTimeout int      `json:"redis_keepalive_timeout,omitempty"`
-	RedisKeepalivePool    int      `json:"redis_keepalive_pool,omitempty"`
-	RedisClusterNodes     []string `json:"redis_cluster_nodes,omitempty"`
-	RedisClusterName      string   `json:"redis_cluster_name,omitempty"`
-	RedisClusterSSL       bool     `json:"redis_cluster_ssl,omitempty"`
-	RedisClusterSSLVerify bool     `json:"redis_cluster_ssl_verify,omitempty"`
-	KeyTTL                int      `json:"key_ttl,omitempty"`
+	redislimit.Config
+	KeyTTL *int `json:"key_ttl,omitempty"` // seconds a request is counted at most; nil: 3600
 }
+
+// DefaultKeyTTL is key_ttl's default (APISIX).
+const DefaultKeyTTL = 3600
 
 func checkInt(name string, v IntOrString, min int64) error {
 	switch {
@@ -92,7 +84,13 @@ func (c *Config) Validate() error {
 	if err := limitconf.CheckRejected(c.RejectedCode, c.RejectedMsg); err != nil {
 		return err
 	}
-	return limitconf.CheckPolicy(c.Policy, "redis", "redis-cluster")
+	if err := limitconf.CheckPolicy(c.Policy, redislimit.Policies); err != nil {
+		return err
+	}
+	if redislimit.IsRedis(c.Policy) && c.KeyTTL != nil && *c.KeyTTL < 1 {
+		return fmt.Errorf(`property "key_ttl" validation failed: expected %d to be at least 1`, *c.KeyTTL)
+	}
+	return c.Redis.Config.Validate(c.Policy)
 }
 
 // Plugin is built once per snapshot; its counters live in a shared store (see doc.go).
@@ -106,7 +104,18 @@ type Plugin struct {
 	status int
 	body   []byte // pre-encoded {"error_msg": …}; nil: no body
 	sleep  func(c *plugins.Ctx, d time.Duration)
+
+	// redis policies: the shared client (nil: local), the config's crc32 for the key,
+	// key_ttl, and the wall clock in unix seconds (shared by every node)
+	redis   *redislimit.Client
+	version string
+	ttl     int64
+	wall    func() int64
+	degrade bool
 }
+
+// held is what Access counted in redis, for Log to uncount.
+type held struct{ key, id string }
 
 // New builds the instance, finding (or creating) the config's counter store.
 func New(c *Config) (*Plugin, error) {
@@ -130,6 +139,16 @@ func New(c *Config) (*Plugin, error) {
 	if c.RejectedMsg != nil {
 		p.body = limitconf.ErrorBody(*c.RejectedMsg)
 	}
+	if redislimit.IsRedis(c.Policy) {
+		p.redis = redislimit.Acquire(c.Policy, &c.Redis.Config)
+		p.version = strconv.FormatUint(uint64(crc32.ChecksumIEEE(raw)), 10)
+		p.ttl, p.degrade = DefaultKeyTTL, c.AllowDegradation
+		if c.KeyTTL != nil {
+			p.ttl = int64(*c.KeyTTL)
+		}
+		p.wall = func() int64 { return time.Now().Unix() }
+		return p, nil
+	}
 	p.st.Store(registry.Acquire(p.id, ""))
 	return p, nil
 }
@@ -137,6 +156,9 @@ func New(c *Config) (*Plugin, error) {
 // Access counts the request in flight, delays it when it is above conn, or rejects it
 // above conn + burst.
 func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
+	if p.redis != nil {
+		return p.accessRedis(c)
+	}
 	key := p.key(c)
 	k := counters.Key{Route: c.RouteID, Consumer: c.ConsumerName, Key: key}
 	st := p.st.Load()
@@ -161,6 +183,10 @@ func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
 
 // Log uncounts what Access counted, whatever happened to the request since.
 func (p *Plugin) Log(c *plugins.Ctx) {
+	if p.redis != nil {
+		p.logRedis(c)
+		return
+	}
 	key, ok := c.PluginState(p).(string)
 	if !ok {
 		return
@@ -168,6 +194,42 @@ func (p *Plugin) Log(c *plugins.Ctx) {
 	c.SetPluginState(p, nil)
 	// a store holding a count is never retired, so p.st is the one Access counted in
 	leaving(p.st.Load(), counters.Key{Route: c.RouteID, Consumer: c.ConsumerName, Key: key})
+}
+
+// failed500 answers a request whose counter cannot be reached.
+var failed500 = limitconf.ErrorBody("failed to limit conn")
+
+// accessRedis is Access for the redis policies: the request joins the key's sorted set
+// in one script (see redislimit), or is rejected; 500 or a pass when redis fails.
+func (p *Plugin) accessRedis(c *plugins.Ctx) plugins.Result {
+	h := &held{key: redislimit.Key(redislimit.ConnPrefix, c.RouteID, c.ConsumerName, p.version, p.key(c)),
+		id: redislimit.RequestID()}
+	n, rejected, err := p.redis.ConnIn(h.key, h.id, p.max, p.ttl, p.wall())
+	if err != nil {
+		return p.redis.Answer("limit-conn", err, p.degrade, failed500)
+	}
+	if rejected {
+		return plugins.Respond(p.status, p.body)
+	}
+	c.SetPluginState(p, h)
+	if n > p.conn {
+		if d := p.delay * time.Duration((n-1)/p.conn); d >= time.Millisecond {
+			p.sleep(c, d)
+		}
+	}
+	return plugins.Continue
+}
+
+// logRedis takes the request out of the sorted set; if redis fails, key_ttl frees it.
+func (p *Plugin) logRedis(c *plugins.Ctx) {
+	h, ok := c.PluginState(p).(*held)
+	if !ok {
+		return
+	}
+	c.SetPluginState(p, nil)
+	if err := p.redis.ConnOut(h.key, h.id); err != nil {
+		p.redis.Failed("limit-conn", err, redislimit.Leaked)
+	}
 }
 
 var (

@@ -33,7 +33,10 @@ func TestValidate(t *testing.T) {
 		{"bad key_type", `{"conn":1,"burst":0,"default_conn_delay":0.1,"key":"x","key_type":"constant"}`, `"key_type"`},
 		{"rejected_code", `{"conn":1,"burst":0,"default_conn_delay":0.1,"key":"remote_addr","rejected_code":100}`, `"rejected_code"`},
 		{"empty rejected_msg", `{"conn":1,"burst":0,"default_conn_delay":0.1,"key":"remote_addr","rejected_msg":""}`, `"rejected_msg"`},
-		{"redis-cluster", `{"conn":1,"burst":0,"default_conn_delay":0.1,"key":"remote_addr","policy":"redis-cluster","redis_cluster_nodes":["a:1"],"redis_cluster_name":"c","key_ttl":60}`, `not supported yet`},
+		{"redis-cluster", `{"conn":1,"burst":0,"default_conn_delay":0.1,"key":"remote_addr","policy":"redis-cluster","redis_cluster_nodes":["a:1"],"redis_cluster_name":"c","key_ttl":60}`, ""},
+		{"redis", `{"conn":1,"burst":0,"default_conn_delay":0.1,"key":"remote_addr","policy":"redis","redis_host":"127.0.0.1"}`, ""},
+		{"redis port 0", `{"conn":1,"burst":0,"default_conn_delay":0.1,"key":"remote_addr","policy":"redis","redis_host":"r1","redis_port":0}`, `"redis_port"`},
+		{"redis key_ttl 0", `{"conn":1,"burst":0,"default_conn_delay":0.1,"key":"remote_addr","policy":"redis","redis_host":"r1","key_ttl":0}`, `"key_ttl"`},
 		{"rules", `{"default_conn_delay":0.1,"rules":[{"conn":1,"burst":0,"key":"$remote_addr"}]}`, `unknown field`},
 	}
 	for _, tt := range tests {

@@ -1,14 +1,18 @@
 // Package limitcount is APISIX's limit-count: at most `count` requests per `time_window`
 // seconds per key, in fixed windows. Priority 1002, phase access.
 //
-// Only the local policy exists for now: `policy` "redis", "redis-cluster" and
-// "redis-sentinel" are refused when written ("not supported yet"), as are string
-// (`$var`) values of count/time_window, `rules` and window_type "sliding".
+// Policies "local" (counters in this process, below) and "redis"/"redis-cluster" (one
+// counter for every node, through plugins/internal/redislimit: APISIX's script and key,
+// no local state). "redis-sentinel" is refused when written ("not supported yet"), as are
+// sync_interval with a redis policy, string (`$var`) values of count/time_window, `rules`
+// and window_type "sliding".
 //
 // Bad input: a missing or non-positive count/time_window, an unknown key_type or
-// policy, a rejected_code outside 200–599 or an empty rejected_msg is refused when
-// written. At request time nothing can fail: a key variable that is missing falls back to
-// remote_addr, as in APISIX.
+// policy, a redis policy without its address fields, a rejected_code outside 200–599 or
+// an empty rejected_msg is refused when written. At request time a key variable that is
+// missing falls back to remote_addr, as in APISIX; with a redis policy, a redis that fails
+// answers 500 {"error_msg":"failed to limit count"}, or lets the request pass with
+// allow_degradation.
 //
 // # Why counters live in package-level state
 //

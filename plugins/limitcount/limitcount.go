@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"math"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/portico-gw/portico/plugins/internal/counters"
 	"github.com/portico-gw/portico/plugins/internal/limitconf"
 	"github.com/portico-gw/portico/plugins/internal/limitkey"
+	"github.com/portico-gw/portico/plugins/internal/redislimit"
 )
 
 // Spec registers limit-count.
@@ -31,42 +33,29 @@ type Config struct {
 	KeyType              string      `json:"key_type,omitempty"`    // var (default), var_combination, constant
 	RejectedCode         *int        `json:"rejected_code,omitempty"`
 	RejectedMsg          *string     `json:"rejected_msg,omitempty"`
-	Policy               string      `json:"policy,omitempty"` // "local" (default)
+	Policy               string      `json:"policy,omitempty"` // "local" (default), "redis", "redis-cluster"
 	AllowDegradation     bool        `json:"allow_degradation,omitempty"`
 	ShowLimitQuotaHeader *bool       `json:"show_limit_quota_header,omitempty"` // nil: true
 	Group                string      `json:"group,omitempty"`
-	SyncInterval         *float64    `json:"sync_interval,omitempty"` // redis only
+	SyncInterval         *float64    `json:"sync_interval,omitempty"` // redis only; -1 (off) only
 	Redis
 }
 
 // IntOrString is a JSON integer, or a string (refused by Validate for now).
 type IntOrString = limitconf.IntOrString
 
-// Redis holds the fields of the redis policies. They are accepted so that a config
-// written for APISIX gets the clear "not supported yet" answer rather than "unknown
-// field"; nothing uses them yet.
+// Redis holds the fields of the redis policies: the connection fields of `redis` and
+// `redis-cluster`, and those of `redis-sentinel`, accepted so that a config written for
+// APISIX gets the clear "not supported yet" answer rather than "unknown field".
 type Redis struct {
-	RedisHost             string     `json:"redis_host,omitempty"`
-	RedisPort             int        `json:"redis_port,omitempty"`
-	RedisUsername         string     `json:"redis_username,omitempty"`
-	RedisPassword         string     `json:"redis_password,omitempty"`
-	RedisDatabase         int        `json:"redis_database,omitempty"`
-	RedisTimeout          int        `json:"redis_timeout,omitempty"`
-	RedisSSL              bool       `json:"redis_ssl,omitempty"`
-	RedisSSLVerify        bool       `json:"redis_ssl_verify,omitempty"`
-	RedisKeepaliveTimeout int        `json:"redis_keepalive_timeout,omitempty"`
-	RedisKeepalivePool    int        `json:"redis_keepalive_pool,omitempty"`
-	RedisClusterNodes     []string   `json:"redis_cluster_nodes,omitempty"`
-	RedisClusterName      string     `json:"redis_cluster_name,omitempty"`
-	RedisClusterSSL       bool       `json:"redis_cluster_ssl,omitempty"`
-	RedisClusterSSLVerify bool       `json:"redis_cluster_ssl_verify,omitempty"`
-	RedisSentinels        []Sentinel `json:"redis_sentinels,omitempty"`
-	RedisMasterName       string     `json:"redis_master_name,omitempty"`
-	RedisRole             string     `json:"redis_role,omitempty"`
-	RedisConnectTimeout   int        `json:"redis_connect_timeout,omitempty"`
-	RedisReadTimeout      int        `json:"redis_read_timeout,omitempty"`
-	SentinelUsername      string     `json:"sentinel_username,omitempty"`
-	SentinelPassword      string     `json:"sentinel_password,omitempty"`
+	redislimit.Config
+	RedisSentinels      []Sentinel `json:"redis_sentinels,omitempty"`
+	RedisMasterName     string     `json:"redis_master_name,omitempty"`
+	RedisRole           string     `json:"redis_role,omitempty"`
+	RedisConnectTimeout int        `json:"redis_connect_timeout,omitempty"`
+	RedisReadTimeout    int        `json:"redis_read_timeout,omitempty"`
+	SentinelUsername    string     `json:"sentinel_username,omitempty"`
+	SentinelPassword    string     `json:"sentinel_password,omitempty"`
 }
 
 // Sentinel is one redis-sentinel node.
@@ -110,13 +99,19 @@ func (c *Config) Validate() error {
 	if err := limitconf.CheckRejected(c.RejectedCode, c.RejectedMsg); err != nil {
 		return err
 	}
-	return limitconf.CheckPolicy(c.Policy, "redis", "redis-cluster", "redis-sentinel")
+	if err := limitconf.CheckPolicy(c.Policy, redislimit.Policies, "redis-sentinel"); err != nil {
+		return err
+	}
+	if redislimit.IsRedis(c.Policy) && c.SyncInterval != nil && *c.SyncInterval != -1 {
+		return errors.New(`property "sync_interval": delayed sync is not supported yet (every request is counted in redis)`)
+	}
+	return c.Redis.Config.Validate(c.Policy)
 }
 
 // Plugin is built once per snapshot; its counters live in a shared store (see doc.go).
 type Plugin struct {
 	id, conf string
-	group    bool
+	grouped  bool
 	st       atomic.Pointer[store]
 
 	limit    int64
@@ -127,6 +122,13 @@ type Plugin struct {
 	body     []byte // pre-encoded {"error_msg": …}; nil: no body
 	headers  bool
 	now      func() int64
+
+	// redis policies: the shared client (nil: local), the key's parts
+	redis   *redislimit.Client
+	version string // crc32 of the config, APISIX's conf_version
+	group   string
+	window  int64 // seconds
+	degrade bool  // allow_degradation
 }
 
 // New builds the instance, finding (or creating) the config's counter store.
@@ -148,7 +150,7 @@ func New(c *Config) (*Plugin, error) {
 		now:      mono,
 	}
 	if c.Group != "" {
-		p.id, p.group = "group:"+c.Group, true
+		p.id, p.grouped, p.group = "group:"+c.Group, true, c.Group
 	}
 	key := c.Key
 	if key == "" {
@@ -161,8 +163,14 @@ func New(c *Config) (*Plugin, error) {
 	if c.RejectedMsg != nil {
 		p.body = limitconf.ErrorBody(*c.RejectedMsg)
 	}
+	if redislimit.IsRedis(c.Policy) {
+		p.redis = redislimit.Acquire(c.Policy, &c.Redis.Config)
+		p.version = strconv.FormatUint(uint64(crc32.ChecksumIEEE(raw)), 10)
+		p.window, p.degrade = c.TimeWindow.Int, c.AllowDegradation
+		return p, nil
+	}
 	st := registry.Acquire(p.id, conf)
-	if p.group && st.Conf() != conf {
+	if p.grouped && st.Conf() != conf {
 		slog.Default().With("plugin", "limit-count").Warn("group members have different configs; they share counters, each applying its own count", "group", c.Group)
 	}
 	p.st.Store(st)
@@ -171,8 +179,11 @@ func New(c *Config) (*Plugin, error) {
 
 // Access counts the request and rejects it once the window's count is used up.
 func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
+	if p.redis != nil {
+		return p.accessRedis(c)
+	}
 	k := counters.Key{Key: p.key(c)}
-	if !p.group {
+	if !p.grouped {
 		k.Route, k.Consumer = c.RouteID, c.ConsumerName
 	}
 	now := p.now()
@@ -195,6 +206,36 @@ func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
 	}
 	if p.headers {
 		p.setHeaders(c, p.limit-used, reset)
+	}
+	return plugins.Continue
+}
+
+// failed500 is APISIX's answer when the counter cannot be reached.
+var failed500 = limitconf.ErrorBody("failed to limit count")
+
+// accessRedis is Access for the redis policies: one script per request (see
+// redislimit), APISIX's key, and 500 or a pass when redis fails.
+func (p *Plugin) accessRedis(c *plugins.Ctx) plugins.Result {
+	var key string
+	if p.grouped {
+		key = redislimit.CountPrefix + p.group + ":" + p.key(c)
+	} else {
+		key = redislimit.Key(redislimit.CountPrefix, c.RouteID, c.ConsumerName, p.version, p.key(c))
+	}
+	used, ttl, err := p.redis.Count(key, p.limit, p.window, 1)
+	if err != nil {
+		return p.redis.Answer("limit-count", err, p.degrade, failed500)
+	}
+	reset := math.Floor(float64(ttl)/10) / 100 // seconds, floored to two decimals
+	remaining := p.limit - used
+	if remaining < 0 {
+		if p.headers {
+			p.setHeaders(c, 0, reset)
+		}
+		return plugins.Respond(p.status, p.body)
+	}
+	if p.headers {
+		p.setHeaders(c, remaining, reset)
 	}
 	return plugins.Continue
 }

@@ -4,13 +4,16 @@
 // A request above `rate` per second is delayed (slept) until the bucket drains to it,
 // unless `nodelay`; one that would push the excess above `burst` is rejected with
 // `rejected_code`. The sleep is bounded by burst/rate and ends early when the client
-// goes away. Only the local policy exists for now: "redis" and "redis-cluster" are
-// refused when written ("not supported yet").
+// goes away. Policies "local" (buckets in this process, below) and
+// "redis"/"redis-cluster" (one bucket for every node, through
+// plugins/internal/redislimit: APISIX's script and key; a redis that fails answers 500
+// {"error_msg":"failed to limit req"}, or lets the request pass with allow_degradation).
 //
 // Bad input: a missing or non-positive rate, a missing or negative burst, a missing key,
-// an unknown key_type or policy, a rejected_code outside 200–599 or an empty
-// rejected_msg is refused when written. At request time nothing can fail: a key variable
-// that is missing falls back to remote_addr, as in APISIX.
+// an unknown key_type or policy, a redis policy without its address fields, a
+// rejected_code outside 200–599 or an empty rejected_msg is refused when written. At
+// request time a key variable that is missing falls back to remote_addr, as in APISIX;
+// only redis can fail (above).
 //
 // # Why buckets live in package-level state
 //

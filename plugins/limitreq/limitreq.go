@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/portico-gw/portico/plugins/internal/counters"
 	"github.com/portico-gw/portico/plugins/internal/limitconf"
 	"github.com/portico-gw/portico/plugins/internal/limitkey"
+	"github.com/portico-gw/portico/plugins/internal/redislimit"
 )
 
 // Spec registers limit-req.
@@ -26,7 +29,7 @@ type Config struct {
 	Burst            *float64 `json:"burst"` // requests above rate that are delayed, >= 0
 	Key              *string  `json:"key"`
 	KeyType          string   `json:"key_type,omitempty"` // var (default), var_combination
-	Policy           string   `json:"policy,omitempty"`   // "local" (default)
+	Policy           string   `json:"policy,omitempty"`   // "local" (default), "redis", "redis-cluster"
 	RejectedCode     *int     `json:"rejected_code,omitempty"`
 	RejectedMsg      *string  `json:"rejected_msg,omitempty"`
 	Nodelay          bool     `json:"nodelay,omitempty"`
@@ -34,24 +37,8 @@ type Config struct {
 	Redis
 }
 
-// Redis holds the fields of the redis policies, accepted so that an APISIX config gets
-// the clear "not supported yet" answer rather than "unknown field"; unused for now.
-type Redis struct {
-	RedisHost             string   `json:"redis_host,omitempty"`
-	RedisPort             int      `json:"redis_port,omitempty"`
-	RedisUsername         string   `json:"redis_username,omitempty"`
-	RedisPassword         string   `json:"redis_password,omitempty"`
-	RedisDatabase         int      `json:"redis_database,omitempty"`
-	RedisTimeout          int      `json:"redis_timeout,omitempty"`
-	RedisSSL              bool     `json:"redis_ssl,omitempty"`
-	RedisSSLVerify        bool     `json:"redis_ssl_verify,omitempty"`
-	RedisKeepaliveTimeout int      `json:"redis_keepalive_timeout,omitempty"`
-	RedisKeepalivePool    int      `json:"redis_keepalive_pool,omitempty"`
-	RedisClusterNodes     []string `json:"redis_cluster_nodes,omitempty"`
-	RedisClusterName      string   `json:"redis_cluster_name,omitempty"`
-	RedisClusterSSL       bool     `json:"redis_cluster_ssl,omitempty"`
-	RedisClusterSSLVerify bool     `json:"redis_cluster_ssl_verify,omitempty"`
-}
+// Redis holds the connection fields of the redis policies.
+type Redis = redislimit.Config
 
 // Validate names the bad field; admin adds APISIX's error prefix.
 func (c *Config) Validate() error {
@@ -73,7 +60,10 @@ func (c *Config) Validate() error {
 	if err := limitconf.CheckRejected(c.RejectedCode, c.RejectedMsg); err != nil {
 		return err
 	}
-	return limitconf.CheckPolicy(c.Policy, "redis", "redis-cluster")
+	if err := limitconf.CheckPolicy(c.Policy, redislimit.Policies); err != nil {
+		return err
+	}
+	return c.Redis.Validate(c.Policy)
 }
 
 // Plugin is built once per snapshot; its buckets live in a shared store (see doc.go).
@@ -88,6 +78,13 @@ type Plugin struct {
 	body    []byte // pre-encoded {"error_msg": …}; nil: no body
 	now     func() int64
 	sleep   func(c *plugins.Ctx, d time.Duration)
+
+	// redis policies: the shared client (nil: local), the config's crc32 for the key,
+	// and the wall clock in unix milliseconds (shared by every node)
+	redis   *redislimit.Client
+	version string
+	wallMs  func() int64
+	degrade bool
 }
 
 // New builds the instance, finding (or creating) the config's bucket store.
@@ -113,6 +110,13 @@ func New(c *Config) (*Plugin, error) {
 	if c.RejectedMsg != nil {
 		p.body = limitconf.ErrorBody(*c.RejectedMsg)
 	}
+	if redislimit.IsRedis(c.Policy) {
+		p.redis = redislimit.Acquire(c.Policy, &c.Redis)
+		p.version = strconv.FormatUint(uint64(crc32.ChecksumIEEE(raw)), 10)
+		p.wallMs = func() int64 { return time.Now().UnixMilli() }
+		p.degrade = c.AllowDegradation
+		return p, nil
+	}
 	p.st.Store(registry.Acquire(p.id, ""))
 	return p, nil
 }
@@ -120,6 +124,9 @@ func New(c *Config) (*Plugin, error) {
 // Access lets the request into the bucket, delays it by its excess over rate, or
 // rejects it when the excess would pass burst.
 func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
+	if p.redis != nil {
+		return p.accessRedis(c)
+	}
 	k := counters.Key{Route: c.RouteID, Consumer: c.ConsumerName, Key: p.key(c)}
 	now := p.now()
 	st := p.st.Load()
@@ -128,6 +135,26 @@ func (p *Plugin) Access(c *plugins.Ctx) plugins.Result {
 		st = registry.Acquire(p.id, "")
 		p.st.Store(st)
 		excess, rejected, live = incoming(st, k, p.rate, p.burst, now)
+	}
+	if rejected {
+		return plugins.Respond(p.status, p.body)
+	}
+	if delay := excess / p.rate; delay >= 0.001 && !p.nodelay {
+		p.sleep(c, time.Duration(delay*float64(time.Second)))
+	}
+	return plugins.Continue
+}
+
+// failed500 answers a request whose bucket cannot be reached.
+var failed500 = limitconf.ErrorBody("failed to limit req")
+
+// accessRedis is Access for the redis policies: one script per request (see
+// redislimit), APISIX's key, and 500 or a pass when redis fails.
+func (p *Plugin) accessRedis(c *plugins.Ctx) plugins.Result {
+	key := redislimit.Key(redislimit.ReqPrefix, c.RouteID, c.ConsumerName, p.version, p.key(c))
+	excess, rejected, err := p.redis.Req(key, p.rate, p.burst, p.wallMs())
+	if err != nil {
+		return p.redis.Answer("limit-req", err, p.degrade, failed500)
 	}
 	if rejected {
 		return plugins.Respond(p.status, p.body)

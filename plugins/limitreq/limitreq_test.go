@@ -27,7 +27,9 @@ func TestValidate(t *testing.T) {
 		{"constant key_type", `{"rate":1,"burst":0,"key":"x","key_type":"constant"}`, `"key_type"`},
 		{"rejected_code", `{"rate":1,"burst":0,"key":"remote_addr","rejected_code":600}`, `"rejected_code"`},
 		{"empty rejected_msg", `{"rate":1,"burst":0,"key":"remote_addr","rejected_msg":""}`, `"rejected_msg"`},
-		{"redis", `{"rate":1,"burst":0,"key":"remote_addr","policy":"redis","redis_host":"127.0.0.1"}`, `not supported yet`},
+		{"redis", `{"rate":1,"burst":0,"key":"remote_addr","policy":"redis","redis_host":"127.0.0.1"}`, ""},
+		{"redis without host", `{"rate":1,"burst":0,"key":"remote_addr","policy":"redis"}`, `"redis_host" is required`},
+		{"redis-cluster", `{"rate":1,"burst":0,"key":"remote_addr","policy":"redis-cluster","redis_cluster_nodes":["a:1"],"redis_cluster_name":"c"}`, ""},
 		{"bad policy", `{"rate":1,"burst":0,"key":"remote_addr","policy":"x"}`, `"policy"`},
 		{"unknown field", `{"rate":1,"burst":0,"key":"remote_addr","count":1}`, `unknown field`},
 	}

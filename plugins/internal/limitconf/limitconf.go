@@ -79,14 +79,14 @@ func CheckRejected(code *int, msg *string) error {
 	return nil
 }
 
-// CheckPolicy admits "local" (or none); the redis policies named are known but not
-// supported yet.
-func CheckPolicy(policy string, redis ...string) error {
+// CheckPolicy admits "local" (or none) and the policies in supported; the ones in
+// later are known but not supported yet.
+func CheckPolicy(policy string, supported []string, later ...string) error {
 	switch {
-	case policy == "" || policy == "local":
+	case policy == "" || policy == "local" || slices.Contains(supported, policy):
 		return nil
-	case slices.Contains(redis, policy):
-		return fmt.Errorf(`property "policy": %q is not supported yet (only "local")`, policy)
+	case slices.Contains(later, policy):
+		return fmt.Errorf(`property "policy": %q is not supported yet`, policy)
 	}
 	return errors.New(`property "policy" validation failed: matches none of the enum values`)
 }
