@@ -16,6 +16,8 @@ import (
 	a6err "github.com/api7/ext-plugin-proto/go/A6/Err"
 	ei "github.com/api7/ext-plugin-proto/go/A6/ExtraInfo"
 	flatbuffers "github.com/google/flatbuffers/go"
+
+	"github.com/portico-gw/portico/internal/metrics"
 )
 
 // Options configures a Client. Zero values take APISIX's numbers.
@@ -471,7 +473,8 @@ func (cl *Client) sweep() {
 
 // HTTPReqCall runs the runner's request filters for conf on req, answering ExtraInfo
 // from info. A CONF_TOKEN_NOT_FOUND answer prepares the conf again and retries, up to
-// three calls in all.
+// three calls in all. Each call's duration, failed or not, is recorded in
+// portico_ext_plugin_rpc_seconds.
 func (cl *Client) HTTPReqCall(ctx context.Context, conf *Conf, req *Request, info Info) (Action, error) {
 	s := cl.slot(conf)
 	var a Action
@@ -481,6 +484,7 @@ func (cl *Client) HTTPReqCall(ctx context.Context, conf *Conf, req *Request, inf
 			return a, err
 		}
 		id := cl.ids.Add(1) - 1
+		start := time.Now()
 		err = cl.do(ctx, typeHTTPReqCall,
 			func(c *conn) ([]byte, error) { return encodeReqCall(c.b, &c.lower, id, t.id, req) },
 			info,
@@ -496,6 +500,7 @@ func (cl *Client) HTTPReqCall(ctx context.Context, conf *Conf, req *Request, inf
 				a, err = decodeReqCallResp(p)
 				return err
 			})
+		metrics.ExtPluginRPC(time.Since(start))
 		if err == nil {
 			return a, nil
 		}

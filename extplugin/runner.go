@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/portico-gw/portico/internal/metrics"
 )
 
 // RunnerConfig configures a managed runner process.
@@ -157,6 +159,8 @@ func pipeLog(log *slog.Logger, stream string, rd io.Reader) {
 	}
 }
 
+// supervise respawns the runner when it exits, counting each respawn in
+// portico_ext_plugin_runner_restarts_total.
 func (r *Runner) supervise() {
 	defer close(r.done)
 	backoff := r.cfg.Backoff
@@ -188,6 +192,7 @@ func (r *Runner) supervise() {
 			backoff = min(backoff*2, r.cfg.MaxBackoff)
 			err := r.spawn()
 			if err == nil {
+				metrics.ExtPluginRunnerRestart()
 				break
 			}
 			r.log.Error("failed to respawn runner", "err", err)

@@ -40,6 +40,10 @@ type Server struct {
 	// MaxBodySize bounds a request body in bytes (proxy.max_body_size); 0 is no limit.
 	// A larger Content-Length is answered 413 before routing; a chunked body is cut at it.
 	MaxBodySize int64
+	// ReportStore, when set, hears from Run whether the store answers: true after each
+	// load and watch response, false when a load fails or a watch ends with an error
+	// other than store.ErrCompacted. Set it before Run.
+	ReportStore func(ok bool)
 }
 
 // NewServer returns a server with an empty snapshot: every request gets 404 until Run
@@ -376,11 +380,18 @@ func (s *Server) Rebuild(ctx context.Context, st *store.Store) error {
 // change until ctx ends. ready is closed after the first snapshot is installed.
 func (s *Server) Run(ctx context.Context, st *store.Store, ready chan<- struct{}) error {
 	items := map[store.Kind]map[string]store.Item{}
+	report := func(ok bool) {
+		if s.ReportStore != nil {
+			s.ReportStore(ok)
+		}
+	}
 	load := func() (int64, error) {
 		rev, all, err := st.Snapshot(ctx)
 		if err != nil {
+			report(false)
 			return 0, err
 		}
+		report(true)
 		items = map[store.Kind]map[string]store.Item{}
 		for k, l := range all {
 			m := make(map[string]store.Item, len(l))
@@ -416,23 +427,35 @@ func (s *Server) Run(ctx context.Context, st *store.Store, ready chan<- struct{}
 		wctx, cancel := context.WithCancel(ctx)
 		w := st.Watch(wctx, rev)
 		compacted := false
+		ended := func(err error) {
+			if errors.Is(err, store.ErrCompacted) {
+				compacted = true
+			} else {
+				s.log.Warn("store watch ended", "err", err)
+				if ctx.Err() == nil { // not Run's own end
+					report(false)
+				}
+			}
+		}
 		for resp := range w {
 			if resp.Err != nil {
-				if errors.Is(resp.Err, store.ErrCompacted) {
-					compacted = true
-				} else {
-					s.log.Warn("store watch ended", "err", resp.Err)
-				}
+				ended(resp.Err)
 				break
 			}
+			report(true)
 			apply(items, resp.Events)
 			rev = resp.Rev
 			// take whatever else is already queued before building once
+			var endErr error
 		drain:
 			for {
 				select {
 				case more, ok := <-w:
-					if !ok || more.Err != nil {
+					if !ok {
+						break drain
+					}
+					if more.Err != nil {
+						endErr = more.Err
 						break drain
 					}
 					apply(items, more.Events)
@@ -442,6 +465,10 @@ func (s *Server) Run(ctx context.Context, st *store.Store, ready chan<- struct{}
 				}
 			}
 			rebuild(rev)
+			if endErr != nil {
+				ended(endErr)
+				break
+			}
 		}
 		cancel()
 		if ctx.Err() != nil {

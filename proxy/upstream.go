@@ -7,8 +7,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/portico-gw/portico/internal/metrics"
 	"github.com/portico-gw/portico/proxy/balancer"
 	"github.com/portico-gw/portico/proxy/health"
 	"github.com/portico-gw/portico/store"
@@ -23,6 +26,7 @@ const defaultTimeout = 60 * time.Second
 type upstream struct {
 	key      string // fingerprint of the configuration
 	id       string
+	seq      uint64 // creation order, for statusOwners
 	scheme   string
 	nodes    []node
 	bal      balancer.Balancer
@@ -50,6 +54,8 @@ type roundTripper interface {
 type node struct {
 	addr     string // host:port for dialing
 	hostPort string // Host header for pass_host node
+	host     string // without brackets, and port: the labels of apisix_upstream_status
+	port     int
 }
 
 // newUpstream compiles u. id names it in errors; reuse offers the previous snapshot's
@@ -59,7 +65,7 @@ func newUpstream(id string, u *store.Upstream, reuse map[string]*upstream) (*ups
 	if old, ok := reuse[key]; ok {
 		return old, nil
 	}
-	up := &upstream{key: key, id: id, scheme: u.Scheme, passHost: u.PassHost, upHost: u.UpstreamHost, hashOn: u.HashOn, hashKey: u.Key}
+	up := &upstream{key: key, id: id, seq: upstreamSeq.Add(1), scheme: u.Scheme, passHost: u.PassHost, upHost: u.UpstreamHost, hashOn: u.HashOn, hashKey: u.Key}
 	if up.scheme == "" {
 		up.scheme = "http"
 	}
@@ -91,7 +97,7 @@ func newUpstream(id string, u *store.Upstream, reuse map[string]*upstream) (*ups
 		if (up.scheme == "http" && port != 80) || (up.scheme == "https" && port != 443) {
 			hp = addr
 		}
-		up.nodes = append(up.nodes, node{addr: addr, hostPort: hp})
+		up.nodes = append(up.nodes, node{addr: addr, hostPort: hp, host: host, port: port})
 		bnodes = append(bnodes, balancer.Node{Host: host, Port: port, Weight: n.Weight, Priority: n.Priority, Addr: addr})
 	}
 	if len(up.nodes) == 0 {
@@ -132,7 +138,7 @@ func newUpstream(id string, u *store.Upstream, reuse map[string]*upstream) (*ups
 		if up.passHost == "rewrite" {
 			probeHost = u.UpstreamHost
 		}
-		up.checker = health.NewChecker(cfg, addrs, probeHost)
+		up.checker = health.NewChecker(cfg, addrs, probeHost, health.OnChange(up.reportHealth))
 	}
 	up.ws = newTransport(u, up.timeout)
 	up.tr = up.ws
@@ -196,10 +202,51 @@ func secs(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second))
 }
 
+// upstreamSeq numbers upstreams in the order they are built.
+var upstreamSeq atomic.Uint64
+
+type statusKey struct {
+	name, host string
+	port       int
+}
+
+// statusOwners remembers which upstream set each apisix_upstream_status series. An
+// upstream whose configuration changed is rebuilt under the same id (and often the same
+// nodes) before the old one is closed: the newer one owns the series, so the old
+// checker's last reports cannot overwrite it and closing the old upstream does not
+// delete it.
+var statusOwners = struct {
+	sync.Mutex
+	m map[statusKey]*upstream
+}{m: map[statusKey]*upstream{}}
+
+// reportHealth exports node i's health (health.OnChange) as apisix_upstream_status,
+// named by the upstream's id.
+func (u *upstream) reportHealth(i int, healthy bool) {
+	n := u.nodes[i]
+	k := statusKey{u.id, n.host, n.port}
+	statusOwners.Lock()
+	defer statusOwners.Unlock()
+	if o := statusOwners.m[k]; o != nil && o.seq > u.seq {
+		return
+	}
+	statusOwners.m[k] = u
+	metrics.SetUpstreamStatus(u.id, n.host, n.port, healthy)
+}
+
 // close releases what the upstream owns; called when no snapshot uses it any more.
 func (u *upstream) close() {
 	if u.checker != nil {
-		u.checker.Close()
+		u.checker.Close() // no reportHealth after this
+		statusOwners.Lock()
+		for _, n := range u.nodes {
+			k := statusKey{u.id, n.host, n.port}
+			if statusOwners.m[k] == u {
+				delete(statusOwners.m, k)
+				metrics.DeleteUpstreamStatus(u.id, n.host, n.port)
+			}
+		}
+		statusOwners.Unlock()
 	}
 	if u.tr != nil {
 		u.tr.CloseIdleConnections()

@@ -7,9 +7,10 @@
 // It must not let a guest touch the process: a trap, a timeout, a `proc_exit` or a
 // pointer outside the guest's memory loses that one instance (it is closed and the pool
 // makes a new one when next needed), is logged with the module id, and the plugin still
-// runs (APISIX's fail policy for pre_function). It imports only plugins among Portico
-// packages and never reads the store: modules come through the resolve function given
-// to HookBuilder.
+// runs (APISIX's fail policy for pre_function). Every call is counted in
+// portico_wasm_hook_calls_total by module id and result (ok, trap or timeout). It
+// imports only plugins and internal/metrics among Portico packages and never reads the
+// store: modules come through the resolve function given to HookBuilder.
 //
 // # What a guest may import
 //

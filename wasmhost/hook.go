@@ -14,6 +14,7 @@ import (
 
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/portico-gw/portico/internal/metrics"
 	"github.com/portico-gw/portico/plugins"
 )
 
@@ -228,14 +229,32 @@ func (hk *Hook) Run(c *plugins.Ctx, p plugins.Phase) plugins.Result {
 	return res
 }
 
-var errBadResult = errors.New("pre_function result")
+var (
+	errBadResult = errors.New("pre_function result")
+	errDeadline  = errors.New("deadline")
+)
 
-// call runs the hook and says why it failed.
+// call runs the hook, counts the call in portico_wasm_hook_calls_total and says why it
+// failed.
 func (hk *Hook) call(c *plugins.Ctx, p plugins.Phase) (plugins.Result, error) {
 	res, err := hk.callPool(c, p)
 	// The hook must outlive the call: its cleanup closes the pool.
 	runtime.KeepAlive(hk)
+	metrics.WasmHookCall(hk.id, callResult(err))
 	return res, err
+}
+
+// callResult classifies a call's error for metrics.WasmHookCall: a call past its
+// deadline, or one that found no free instance before it, is a timeout; any other
+// failure (trap, fault, exit, failed instantiation, bad result) a trap.
+func callResult(err error) string {
+	switch {
+	case err == nil:
+		return metrics.WasmOK
+	case errors.Is(err, errDeadline), errors.Is(err, errPoolBusy):
+		return metrics.WasmTimeout
+	}
+	return metrics.WasmTrap
 }
 
 // callPool runs pre_function on an instance of the pool. A failed instance is
@@ -251,7 +270,7 @@ func (hk *Hook) callPool(c *plugins.Ctx, p plugins.Phase) (plugins.Result, error
 		pl.discard(in)
 		switch {
 		case expired:
-			return plugins.Continue, fmt.Errorf("deadline of %s exceeded; instance discarded", pl.timeout)
+			return plugins.Continue, fmt.Errorf("%w of %s exceeded; instance discarded", errDeadline, pl.timeout)
 		case err == nil:
 			return plugins.Continue, errors.New("the module closed itself; instance discarded")
 		}

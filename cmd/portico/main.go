@@ -212,6 +212,9 @@ func serve(cfg *Config, cfgPath, resources string) error {
 
 	px := proxy.NewServer(log.With("component", "proxy"))
 	px.Registry = reg
+	if cfg.Store.Type == "etcd" {
+		px.ReportStore = metrics.SetEtcdReachable
+	}
 	px.MaxBodySize = cfg.Proxy.MaxBodySize
 	var alog *accesslog.Log
 	if cfg.AccessLog.Path != "" {

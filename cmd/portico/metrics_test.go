@@ -53,3 +53,22 @@ func TestMetricsAndAccessLog(t *testing.T) {
 		return strings.Count(string(b), "/m") >= sent
 	})
 }
+
+// TestEtcdReachableMetric: a node on etcd exports apisix_etcd_reachable 1 once it has
+// loaded its configuration.
+func TestEtcdReachableMetric(t *testing.T) {
+	etcd := porticotest.StartEtcd(t)
+	p := porticotest.Start(t, porticotest.Options{ExtraConfig: "store:\n  type: etcd\n  etcd:\n    endpoints: [\"" + etcd.Endpoint + "\"]\n"})
+	if p.MetricsURL == "" {
+		t.Fatalf("no metrics listener in the start-up line:\n%s", p.Logs())
+	}
+	resp, err := http.Get(p.MetricsURL + "/apisix/prometheus/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !regexp.MustCompile(`(?m)^apisix_etcd_reachable 1$`).Match(body) {
+		t.Errorf("want apisix_etcd_reachable 1:\n%s", body)
+	}
+}

@@ -68,6 +68,11 @@ type Checker struct {
 	bad     atomic.Int32 // nodes unhealthy outside (mostly_unhealthy or unhealthy)
 	log     *slog.Logger
 
+	// onChange (see OnChange); notifyMu orders its calls, closed ends them.
+	onChange func(i int, healthy bool)
+	notifyMu sync.Mutex
+	closed   bool
+
 	activeOK, activeBad, passiveOK, passiveBad statusSet
 
 	// probes
@@ -81,12 +86,25 @@ type Checker struct {
 	closeOnce  sync.Once
 }
 
+// Option configures a Checker beyond its Config.
+type Option func(*Checker)
+
+// OnChange has f called with node i's health (healthy or mostly_healthy: true) once for
+// every node, healthy, when the Checker starts, and then each time a node turns healthy
+// or unhealthy. f runs on the goroutine that saw the change (a probe, or the request
+// calling Report), one call at a time, and sees the node's state at the time of the
+// call, so the last call for a node always tells its current health. It must not block
+// nor call the Checker. It is not called once Close has returned.
+func OnChange(f func(i int, healthy bool)) Option {
+	return func(c *Checker) { c.onChange = f }
+}
+
 // NewChecker starts checking addrs ("host:port", IPv6 bracketed) with cfg, which should
 // have passed Validate; out-of-range values are clamped so a bad config cannot spin.
 // Every node starts healthy. With cfg.Active set, one goroutine probes until Close; probes
 // send hostHeader as Host (and TLS server name) unless active.host is set, and the node's
 // host when both are empty.
-func NewChecker(cfg Config, addrs []string, hostHeader string) *Checker {
+func NewChecker(cfg Config, addrs []string, hostHeader string, opts ...Option) *Checker {
 	cfg = cfg.clone()
 	cfg.ApplyDefaults()
 	c := &Checker{
@@ -95,6 +113,14 @@ func NewChecker(cfg Config, addrs []string, hostHeader string) *Checker {
 		addrs:   append([]string(nil), addrs...),
 		nodes:   make([]slot, len(addrs)),
 		log:     slog.Default().With("component", "health"),
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	if c.onChange != nil {
+		for i := range c.nodes {
+			c.onChange(i, true)
+		}
 	}
 	if p := c.passive; p != nil {
 		c.passiveOK = newStatusSet(p.Healthy.HTTPStatuses)
@@ -157,12 +183,15 @@ func (c *Checker) Report(i int, status int, err error, timeout bool) {
 	}
 }
 
-// Close stops the probes and waits for them to end. It is idempotent; the Checker still
-// answers Healthy with what it knew.
+// Close stops the probes and waits for them to end, and ends OnChange calls. It is
+// idempotent; the Checker still answers Healthy with what it knew.
 func (c *Checker) Close() {
 	if c == nil {
 		return
 	}
+	c.notifyMu.Lock()
+	c.closed = true
+	c.notifyMu.Unlock()
 	c.closeOnce.Do(func() {
 		if c.done == nil {
 			return
@@ -225,12 +254,27 @@ func (c *Checker) record(i, kind, limit int, source string) {
 			c.bad.Add(1)
 			c.log.Warn("upstream node is unhealthy", "node", c.addrs[i], "check", source,
 				"reason", kindNames[kind], "count", limit)
+			c.notify(i)
 		case wasBad && !isBad:
 			c.bad.Add(-1)
 			c.log.Info("upstream node is healthy", "node", c.addrs[i], "check", source,
 				"successes", limit)
+			c.notify(i)
 		}
 		return
+	}
+}
+
+// notify calls onChange with node i's health as it is now: under notifyMu, so calls
+// for changes that race end with the last state.
+func (c *Checker) notify(i int) {
+	if c.onChange == nil {
+		return
+	}
+	c.notifyMu.Lock()
+	defer c.notifyMu.Unlock()
+	if !c.closed {
+		c.onChange(i, c.Healthy(i))
 	}
 }
 

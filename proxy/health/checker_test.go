@@ -379,3 +379,33 @@ func BenchmarkReport(b *testing.B) {
 		_ = c.Healthy(0)
 	}
 }
+
+// TestOnChange: every node is reported healthy at start, then each change of health
+// (not of the finer state) once; nothing after Close.
+func TestOnChange(t *testing.T) {
+	type call struct {
+		i       int
+		healthy bool
+	}
+	var mu sync.Mutex
+	var calls []call
+	c := NewChecker(Config{Passive: &Passive{Unhealthy: PassiveUnhealthy{HTTPFailures: 2}, Healthy: PassiveHealthy{Successes: 2}}},
+		[]string{"127.0.0.1:1980", "127.0.0.1:1981"}, "",
+		OnChange(func(i int, healthy bool) {
+			mu.Lock()
+			calls = append(calls, call{i, healthy})
+			mu.Unlock()
+		}))
+	for _, s := range []int{500, 500, 500, 200, 200, 200} {
+		c.Report(1, s, nil, false)
+	}
+	c.Close()
+	c.Report(1, 500, nil, false)
+	c.Report(1, 500, nil, false)
+	want := []call{{0, true}, {1, true}, {1, false}, {1, true}}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(calls) != fmt.Sprint(want) {
+		t.Errorf("OnChange calls = %v, want %v", calls, want)
+	}
+}

@@ -6,8 +6,10 @@
 // It must not pick nodes or decide what to do when all nodes are unhealthy: the proxy asks
 // Healthy(i) when it builds the balancer's skip, and when AllUnhealthy it balances over all
 // nodes (APISIX: "all upstream nodes is unhealthy, use default"). It must not import other
-// Portico packages. Healthy and Report run on every request: they take no lock, and
-// allocate only to log a node changing state.
+// Portico packages: the proxy learns of state changes through OnChange (it exports them
+// as apisix_upstream_status). Healthy and Report run on every request: they take no
+// lock, and allocate only to log a node changing state; a change also takes the lock
+// that orders OnChange calls.
 //
 // # Life of a Checker
 //
