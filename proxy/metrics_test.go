@@ -50,7 +50,7 @@ func TestUpstreamStatusMetric(t *testing.T) {
 	const id = "metrics-test"
 	status := func(port int) string {
 		t.Helper()
-		v, ok := gauge(t, "apisix_upstream_status", "name", id, "ip", "127.0.0.1", "port", strconv.Itoa(port))
+		v, ok := gauge(t, "apisix_upstream_status", "name", "/apisix/upstreams/"+id, "ip", "127.0.0.1", "port", strconv.Itoa(port))
 		if !ok {
 			return "absent"
 		}

@@ -220,6 +220,20 @@ var statusOwners = struct {
 	m map[statusKey]*upstream
 }{m: map[statusKey]*upstream{}}
 
+// statusName is the upstream's name in apisix_upstream_status, as APISIX names it: the
+// key of the object that holds it ("/apisix/upstreams/1", "/apisix/routes/2").
+func statusName(id string) string {
+	if kind, rest, ok := strings.Cut(id, " "); ok {
+		switch kind {
+		case "route":
+			return store.Key(store.KindRoute, rest)
+		case "service":
+			return store.Key(store.KindService, rest)
+		}
+	}
+	return store.Key(store.KindUpstream, id)
+}
+
 // reportHealth exports node i's health (health.OnChange) as apisix_upstream_status,
 // named by the upstream's id.
 func (u *upstream) reportHealth(i int, healthy bool) {
@@ -231,7 +245,7 @@ func (u *upstream) reportHealth(i int, healthy bool) {
 		return
 	}
 	statusOwners.m[k] = u
-	metrics.SetUpstreamStatus(u.id, n.host, n.port, healthy)
+	metrics.SetUpstreamStatus(statusName(u.id), n.host, n.port, healthy)
 }
 
 // close releases what the upstream owns; called when no snapshot uses it any more.
@@ -243,7 +257,7 @@ func (u *upstream) close() {
 			k := statusKey{u.id, n.host, n.port}
 			if statusOwners.m[k] == u {
 				delete(statusOwners.m, k)
-				metrics.DeleteUpstreamStatus(u.id, n.host, n.port)
+				metrics.DeleteUpstreamStatus(statusName(u.id), n.host, n.port)
 			}
 		}
 		statusOwners.Unlock()
