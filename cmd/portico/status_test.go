@@ -28,12 +28,13 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 }
 
-// TestDrainOnSIGTERM: a request in flight when SIGTERM arrives finishes, and the
+// TestDrainOnSIGTERM: 100 requests in flight when SIGTERM arrives all finish, and the
 // process exits 0.
 func TestDrainOnSIGTERM(t *testing.T) {
+	const n = 100
 	p := porticotest.Start(t)
 	release := make(chan struct{})
-	arrived := make(chan struct{}, 1)
+	arrived := make(chan struct{}, n)
 	up := porticotest.NewUpstreamWith(t, "slow", func(w http.ResponseWriter, r *http.Request) {
 		arrived <- struct{}{}
 		<-release
@@ -44,25 +45,26 @@ func TestDrainOnSIGTERM(t *testing.T) {
 	probe := porticotest.NewUpstream(t, "probe")
 	p.Admin(t, "PUT", "/apisix/admin/routes/2", `{"uri":"/probe","upstream":{"nodes":{`+probe.Node(1)+`}}}`).WantStatus(201)
 	porticotest.Eventually(t, 5*time.Second, "routes served", func() bool { return p.Get(t, "/probe").Status == 200 })
-	type result struct {
-		body string
-		err  error
+	results := make(chan string, n)
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: n, MaxIdleConnsPerHost: n}}
+	for i := 0; i < n; i++ {
+		go func() {
+			resp, err := client.Get(p.ProxyURL + "/slow")
+			if err != nil {
+				results <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			results <- string(b)
+		}()
 	}
-	done := make(chan result, 1)
-	go func() {
-		resp, err := http.Get(p.ProxyURL + "/slow")
-		if err != nil {
-			done <- result{err: err}
-			return
+	for i := 0; i < n; i++ {
+		select {
+		case <-arrived:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("only %d of %d requests reached the upstream", i, n)
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- result{body: string(b)}
-	}()
-	select {
-	case <-arrived:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the request never reached the upstream")
 	}
 	stopped := make(chan struct{})
 	go func() { p.Stop(); close(stopped) }()
@@ -70,9 +72,10 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		return strings.Contains(p.Logs(), "shutting down")
 	})
 	close(release)
-	r := <-done
-	if r.err != nil || r.body != "finished" {
-		t.Errorf("in-flight request = %q, %v; want it to finish", r.body, r.err)
+	for i := 0; i < n; i++ {
+		if r := <-results; r != "finished" {
+			t.Errorf("in-flight request %d = %q; want it to finish", i, r)
+		}
 	}
 	<-stopped
 	if code := p.ExitCode(); code != 0 {
