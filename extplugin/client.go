@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -476,41 +477,62 @@ func (cl *Client) sweep() {
 // three calls in all. Each call's duration, failed or not, is recorded in
 // portico_ext_plugin_rpc_seconds.
 func (cl *Client) HTTPReqCall(ctx context.Context, conf *Conf, req *Request, info Info) (Action, error) {
-	s := cl.slot(conf)
 	var a Action
+	err := cl.call(ctx, conf, typeHTTPReqCall, info,
+		func(c *conn, id, tok uint32) ([]byte, error) { return encodeReqCall(c.b, &c.lower, id, tok, req) },
+		func(p []byte) (err error) { a, err = decodeReqCallResp(p); return err })
+	return a, err
+}
+
+// HTTPRespCall runs the runner's response filters for conf on the upstream's status and
+// headers, answering ExtraInfo (RespBody included) from info, with HTTPReqCall's
+// token handling and retries.
+func (cl *Client) HTTPRespCall(ctx context.Context, conf *Conf, status int, header http.Header, info Info) (RespAction, error) {
+	var a RespAction
+	err := cl.call(ctx, conf, typeHTTPRespCall, info,
+		func(c *conn, id, tok uint32) ([]byte, error) {
+			return encodeRespCall(c.b, &c.lower, id, tok, status, header), nil
+		},
+		func(p []byte) (err error) { a, err = decodeRespCallResp(p); return err })
+	return a, err
+}
+
+// call runs one call of type typ for conf: encode builds the request with the call's id
+// and the conf's token, decode reads a reply of type typ (an RPC_ERROR is decoded here).
+// CONF_TOKEN_NOT_FOUND prepares the conf again and retries, maxTries calls in all.
+func (cl *Client) call(ctx context.Context, conf *Conf, typ byte, info Info, encode func(c *conn, id, tok uint32) ([]byte, error), decode func(p []byte) error) error {
+	s := cl.slot(conf)
 	for try := 0; try < maxTries; try++ {
 		t, err := cl.token(ctx, s)
 		if err != nil {
-			return a, err
+			return err
 		}
 		id := cl.ids.Add(1) - 1
 		start := time.Now()
-		err = cl.do(ctx, typeHTTPReqCall,
-			func(c *conn) ([]byte, error) { return encodeReqCall(c.b, &c.lower, id, t.id, req) },
+		err = cl.do(ctx, typ,
+			func(c *conn) ([]byte, error) { return encode(c, id, t.id) },
 			info,
-			func(typ byte, p []byte) error {
-				if typ == typeError {
+			func(rt byte, p []byte) error {
+				if rt == typeError {
 					code, err := decodeErr(p)
 					if err != nil {
 						return err
 					}
-					return fmt.Errorf("failed to receive RPC_HTTP_REQ_CALL: %w", &RPCError{Code: code})
+					return fmt.Errorf("failed to receive %s: %w", typeName(typ), &RPCError{Code: code})
 				}
-				var err error
-				a, err = decodeReqCallResp(p)
-				return err
+				return decode(p)
 			})
 		metrics.ExtPluginRPC(time.Since(start))
 		if err == nil {
-			return a, nil
+			return nil
 		}
 		if !errors.Is(err, ErrConfTokenNotFound) {
-			return a, err
+			return err
 		}
 		cl.log.Warn("refresh cache and try again", "conf", conf.key, "err", err)
 		s.invalidate(t)
 	}
-	return a, fmt.Errorf("failed to call the runner %d times: %w", maxTries, ErrConfTokenNotFound)
+	return fmt.Errorf("failed to call the runner %d times: %w", maxTries, ErrConfTokenNotFound)
 }
 
 func newBuilder() *flatbuffers.Builder { return flatbuffers.NewBuilder(1024) }

@@ -58,6 +58,19 @@
 // A header name that is not an HTTP token or a value with a control character is
 // dropped and logged.
 //
+// # ext-plugin-post-resp
+//
+// The proxy makes the upstream request (balancer, retries, timeouts, TLS) and hands the
+// response to Plugin.RunResponse once its status and headers arrived (the
+// plugins.UpstreamResponsePhase step). HTTPRespCall sends the status and the headers
+// (lower-case names, one entry per value); ExtraInfo RespBody reads the whole body
+// once (at most a frame; a larger one is refused to the runner and still sent whole)
+// and puts it back in front of the rest; Var and ReqBody are answered as for
+// HTTPReqCall (the plugin keeps the request body in memory before the upstream call).
+// The reply: status (0 keeps the upstream's), headers as in (a) below, and a body,
+// which replaces the upstream's with its own Content-Length. The response then goes
+// through the header and body filters as any upstream response.
+//
 // # What the runner is sent
 //
 // The method (one outside the protocol's enum — CONNECT, PURGE, … — fails the call),
@@ -68,7 +81,13 @@
 //
 // # Compatibility decisions (the reference's TL;DR §10)
 //
-//   - (a) post-resp header semantics: not built yet (see ext-plugin-post-resp).
+//   - (a) post-resp header semantics: APISIX takes a non-empty HTTPRespCall.Resp.headers
+//     as the complete header set, and with an empty one copies the upstream's headers
+//     minus Content-Type, Content-Encoding, Location, … (APISIX #8388: the Go runner
+//     sends only what it changed, so Content-Type is lost). Portico keeps every upstream
+//     header and applies the runner's entries over them (first sets, later add, no
+//     value deletes); framing headers (Content-Length, Transfer-Encoding, Connection and
+//     the other hop-by-hop ones) are ignored.
 //   - (b) resp_headers silently ignores connection, content-length, transfer-encoding,
 //     location, server, www-authenticate, content-encoding, content-type,
 //     content-location, content-language — as APISIX. The proxy copies the upstream's

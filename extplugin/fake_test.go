@@ -16,6 +16,7 @@ import (
 	a6err "github.com/api7/ext-plugin-proto/go/A6/Err"
 	ei "github.com/api7/ext-plugin-proto/go/A6/ExtraInfo"
 	hrc "github.com/api7/ext-plugin-proto/go/A6/HTTPReqCall"
+	hresp "github.com/api7/ext-plugin-proto/go/A6/HTTPRespCall"
 	pc "github.com/api7/ext-plugin-proto/go/A6/PrepareConf"
 	flatbuffers "github.com/google/flatbuffers/go"
 )
@@ -35,6 +36,8 @@ type fakeRunner struct {
 	// call handles one HTTPReqCall; it may ask ExtraInfo through fc. A nil reply
 	// closes the connection without answering.
 	call func(fc *fakeConn, req *hrc.Req) (typ byte, reply []byte)
+	// respCall handles one HTTPRespCall, as call does HTTPReqCall.
+	respCall func(fc *fakeConn, req *hresp.Req) (typ byte, reply []byte)
 	// prepare, when set, replaces the PrepareConf handler.
 	prepare func(fc *fakeConn, req *pc.Req) (typ byte, reply []byte)
 	wg      sync.WaitGroup
@@ -143,6 +146,21 @@ func (f *fakeRunner) handle(fc *fakeConn) {
 				break
 			}
 			rt, reply = f.call(fc, req)
+		case typeHTTPRespCall:
+			f.calls.Add(1)
+			req := hresp.GetRootAsReq(p, 0)
+			f.mu.Lock()
+			known := f.tokens[req.ConfToken()]
+			f.mu.Unlock()
+			if !known {
+				rt, reply = typeError, errReply(a6err.CodeCONF_TOKEN_NOT_FOUND)
+				break
+			}
+			if f.respCall == nil {
+				rt, reply = typeError, errReply(a6err.CodeBAD_REQUEST)
+				break
+			}
+			rt, reply = f.respCall(fc, req)
 		default:
 			rt, reply = typeError, errReply(a6err.CodeBAD_REQUEST)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ type Entry struct {
 	rewrite      RewritePhase
 	access       AccessPhase
 	beforeProxy  BeforeProxyPhase
+	upstreamResp UpstreamResponsePhase
 	headerFilter HeaderFilterPhase
 	bodyFilter   BodyFilterPhase
 	log          LogPhase
@@ -155,8 +157,8 @@ func (e *Entry) Phases() []string {
 	for _, p := range []struct {
 		has bool
 		ph  Phase
-	}{{e.rewrite != nil, Rewrite}, {e.access != nil, Access}, {e.beforeProxy != nil, BeforeProxy}, {e.headerFilter != nil, HeaderFilter}, {e.bodyFilter != nil, BodyFilter}, {e.log != nil, Log}} {
-		if p.has || e.hook != nil {
+	}{{e.rewrite != nil, Rewrite}, {e.access != nil, Access}, {e.beforeProxy != nil || e.upstreamResp != nil, BeforeProxy}, {e.headerFilter != nil, HeaderFilter}, {e.bodyFilter != nil, BodyFilter}, {e.log != nil, Log}} {
+		if p.has {
 			out = append(out, p.ph.String())
 		}
 	}
@@ -228,6 +230,7 @@ func (r *Registry) buildEntry(d *Decoded, hooks HookBuilder) (*Entry, error) {
 	e.rewrite, _ = e.Instance.(RewritePhase)
 	e.access, _ = e.Instance.(AccessPhase)
 	e.beforeProxy, _ = e.Instance.(BeforeProxyPhase)
+	e.upstreamResp, _ = e.Instance.(UpstreamResponsePhase)
 	e.headerFilter, _ = e.Instance.(HeaderFilterPhase)
 	e.bodyFilter, _ = e.Instance.(BodyFilterPhase)
 	e.log, _ = e.Instance.(LogPhase)
@@ -345,7 +348,8 @@ func (c *Ctx) passes(e *Entry) bool {
 	return pass
 }
 
-// runHook runs the entry's pre_function before phase p.
+// runHook runs the entry's pre_function before phase p. As APISIX's
+// run_meta_pre_function, it runs only before the phases the plugin has.
 func (c *Ctx) runHook(e *Entry, p Phase) Result {
 	if e.hook == nil {
 		return Continue
@@ -360,15 +364,15 @@ func Run(entries []*Entry, c *Ctx, p Phase) (Result, bool) {
 		var res Result
 		switch p {
 		case Rewrite:
-			if e.rewrite == nil && e.hook == nil {
+			if e.rewrite == nil {
 				continue
 			}
 		case Access:
-			if e.access == nil && e.hook == nil {
+			if e.access == nil {
 				continue
 			}
 		case BeforeProxy:
-			if e.beforeProxy == nil && e.hook == nil {
+			if e.beforeProxy == nil {
 				continue
 			}
 		default:
@@ -380,17 +384,11 @@ func Run(entries []*Entry, c *Ctx, p Phase) (Result, bool) {
 		if res = c.runHook(e, p); !res.Stopped() {
 			switch p {
 			case Rewrite:
-				if e.rewrite != nil {
-					res = e.rewrite.Rewrite(c)
-				}
+				res = e.rewrite.Rewrite(c)
 			case Access:
-				if e.access != nil {
-					res = e.access.Access(c)
-				}
+				res = e.access.Access(c)
 			case BeforeProxy:
-				if e.beforeProxy != nil {
-					res = e.beforeProxy.BeforeProxy(c)
-				}
+				res = e.beforeProxy.BeforeProxy(c)
 			}
 		}
 		if res.Stopped() {
@@ -403,16 +401,43 @@ func Run(entries []*Entry, c *Ctx, p Phase) (Result, bool) {
 	return Continue, false
 }
 
+// RunUpstreamResponse hands the upstream's response to every entry that implements
+// UpstreamResponsePhase, in chain order; the first stopping Result ends it (with
+// `_meta.error_response` applied as for the request-side phases). The entries' hooks
+// ran in before_proxy already.
+func RunUpstreamResponse(entries []*Entry, c *Ctx, resp *http.Response) (Result, bool) {
+	for _, e := range entries {
+		if e.upstreamResp == nil || !c.passes(e) {
+			continue
+		}
+		if res := e.upstreamResp.UpstreamResponse(c, resp); res.Stopped() {
+			if e.errResp != nil && res.Status >= 400 {
+				res.Body = e.errResp
+			}
+			return res, true
+		}
+	}
+	return Continue, false
+}
+
+// HasUpstreamResponse reports whether any entry implements UpstreamResponsePhase.
+func HasUpstreamResponse(entries []*Entry) bool {
+	for _, e := range entries {
+		if e.upstreamResp != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // RunHeaderFilter runs header_filter over entries.
 func RunHeaderFilter(entries []*Entry, c *Ctx) {
 	for _, e := range entries {
-		if (e.headerFilter == nil && e.hook == nil) || !c.passes(e) {
+		if e.headerFilter == nil || !c.passes(e) {
 			continue
 		}
 		c.runHook(e, HeaderFilter)
-		if e.headerFilter != nil {
-			e.headerFilter.HeaderFilter(c)
-		}
+		e.headerFilter.HeaderFilter(c)
 	}
 }
 
@@ -441,12 +466,10 @@ func RunBodyFilter(entries []*Entry, c *Ctx, chunk []byte, eof bool) []byte {
 // RunLog runs the log phase over entries.
 func RunLog(entries []*Entry, c *Ctx) {
 	for _, e := range entries {
-		if (e.log == nil && e.hook == nil) || !c.passes(e) {
+		if e.log == nil || !c.passes(e) {
 			continue
 		}
 		c.runHook(e, Log)
-		if e.log != nil {
-			e.log.Log(c)
-		}
+		e.log.Log(c)
 	}
 }

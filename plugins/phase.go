@@ -1,5 +1,7 @@
 package plugins
 
+import "net/http"
+
 // Phase is a step of the request lifecycle, numbered as the hook ABI numbers them.
 type Phase int
 
@@ -48,6 +50,15 @@ type (
 	AccessPhase interface{ Access(c *Ctx) Result }
 	// BeforeProxyPhase runs after the upstream node is picked, before the upstream call.
 	BeforeProxyPhase interface{ BeforeProxy(c *Ctx) Result }
+	// UpstreamResponsePhase sees the upstream's answer once its status and headers
+	// arrived, before the header filters and before anything is written (APISIX's
+	// ext-plugin-post-resp, which makes the upstream request itself). It may replace
+	// resp.StatusCode, resp.Header and resp.Body (with resp.ContentLength); the proxy
+	// then writes resp through the header and body filters. A stopping Result answers
+	// instead, and the upstream body is closed unread.
+	UpstreamResponsePhase interface {
+		UpstreamResponse(c *Ctx, resp *http.Response) Result
+	}
 	// HeaderFilterPhase may change c.Status and c.W.Header() before they are written.
 	HeaderFilterPhase interface{ HeaderFilter(c *Ctx) }
 	// BodyFilterPhase sees the response body chunk by chunk and returns what to write

@@ -187,6 +187,16 @@ func (s *Server) forward(q *request, rt *route) {
 		s.tunnel(w, r, resp)
 		return
 	}
+	// ext-plugin-post-resp: a plugin may read the body and replace the answer
+	if res, stop := plugins.RunUpstreamResponse(q.global, c, resp); stop {
+		resp.Body.Close()
+		s.respond(q, res.Status, res.Body)
+		return
+	} else if res, stop := plugins.RunUpstreamResponse(q.chain, c, resp); stop {
+		resp.Body.Close()
+		s.respond(q, res.Status, res.Body)
+		return
+	}
 	s.copyResponse(q, resp)
 }
 

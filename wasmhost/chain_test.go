@@ -17,6 +17,11 @@ type rewriterConfig struct {
 
 func (*rewriterConfig) Validate() error { return nil }
 
+// guard stands for an access plugin that lets every request pass.
+type guard struct{}
+
+func (guard) Access(*plugins.Ctx) plugins.Result { return plugins.Continue }
+
 func (rewriter) Rewrite(c *plugins.Ctx) plugins.Result {
 	id, _ := c.Var("user_id")
 	c.UpstreamURI = "/anything/" + id + "/world"
@@ -31,6 +36,10 @@ func TestChainSeed(t *testing.T) {
 		Name: "proxy-rewrite", Priority: 1008,
 		NewConfig: func() plugins.Config { return new(rewriterConfig) },
 		Build:     func(plugins.Config) (any, error) { return rewriter{}, nil },
+	}, plugins.Spec{
+		Name: "guard", Priority: 3000,
+		NewConfig: func() plugins.Config { return new(rewriterConfig) },
+		Build:     func(plugins.Config) (any, error) { return guard{}, nil },
 	})
 	mods := map[string][]byte{"user-id": fixture(t, "user_id.wasm"), "deny": fixture(t, "allcalls.wasm")}
 	hooks := h.HookBuilder(byID(mods, Limits{}))
@@ -48,9 +57,9 @@ func TestChainSeed(t *testing.T) {
 		t.Errorf("upstream uri = %q, want /anything/123/world", c.UpstreamURI)
 	}
 
-	// a hook that answers stops the chain in access
+	// a hook that answers (in access) stops the chain before the plugin's access
 	ch, err = reg.BuildChain(map[string]json.RawMessage{
-		"proxy-rewrite": json.RawMessage(`{"_meta": {"pre_function": {"module": "deny", "conf": {"why": "no"}}}}`),
+		"guard": json.RawMessage(`{"_meta": {"pre_function": {"module": "deny", "conf": {"why": "no"}}}}`),
 	}, hooks)
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +67,16 @@ func TestChainSeed(t *testing.T) {
 	res, stopped := plugins.Run(ch.Entries, reqCtx("/", nil), plugins.Access)
 	if !stopped || res.Status != 403 || string(res.Body) != `{"why":"no"}` {
 		t.Errorf("access = %v %d %q", stopped, res.Status, res.Body)
+	}
+	// as APISIX's run_meta_pre_function: never before a phase the plugin does not have
+	ch, err = reg.BuildChain(map[string]json.RawMessage{
+		"proxy-rewrite": json.RawMessage(`{"_meta": {"pre_function": {"module": "deny", "conf": {"why": "no"}}}}`),
+	}, hooks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, stopped := plugins.Run(ch.Entries, reqCtx("/", nil), plugins.Access); stopped {
+		t.Errorf("the hook ran before access, which proxy-rewrite does not have: %d", res.Status)
 	}
 
 	// refused on write: the error names the plugin and the module

@@ -10,6 +10,7 @@ import (
 	"github.com/portico-gw/portico/plugins/consumerrestriction"
 	"github.com/portico-gw/portico/plugins/cors"
 	"github.com/portico-gw/portico/plugins/extpluginpostreq"
+	"github.com/portico-gw/portico/plugins/extpluginpostresp"
 	"github.com/portico-gw/portico/plugins/extpluginprereq"
 	"github.com/portico-gw/portico/plugins/faultinjection"
 	"github.com/portico-gw/portico/plugins/filelogger"
@@ -46,6 +47,7 @@ var Specs = []plugins.Spec{
 	consumerrestriction.Spec,
 	cors.Spec,
 	extpluginpostreq.Spec,
+	extpluginpostresp.Spec,
 	extpluginprereq.Spec,
 	faultinjection.Spec,
 	filelogger.Spec,
