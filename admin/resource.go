@@ -516,8 +516,11 @@ func referrers(rd store.Reader, k store.Kind, id string) error {
 			}
 		}
 	}
-	if k == store.KindUpstream {
+	switch k {
+	case store.KindUpstream:
 		return upstreamInTrafficSplit(rd, id)
+	case store.KindSSL:
+		return clientCertUsers(rd, id, "delete")
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -38,7 +39,21 @@ func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.R
 		return s.checkHooks(rd, p)
 	}
 	switch v := obj.(type) {
+	case *store.Upstream:
+		if err := clientCertSSL(rd, v); err != nil {
+			return err
+		}
+	case *store.SSL:
+		// a client certificate an upstream uses must stay one
+		if v.Type != "client" && id != "" && sslType(rd, id) == "client" {
+			if err := clientCertUsers(rd, id, "change the type of"); err != nil {
+				return err
+			}
+		}
 	case *store.Route:
+		if err := clientCertSSL(rd, v.Upstream); err != nil {
+			return err
+		}
 		if err := exists(store.KindUpstream, v.UpstreamID, "upstream"); err != nil {
 			return err
 		}
@@ -52,6 +67,9 @@ func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.R
 			return err
 		}
 	case *store.Service:
+		if err := clientCertSSL(rd, v.Upstream); err != nil {
+			return err
+		}
 		if err := exists(store.KindUpstream, v.UpstreamID, "upstream"); err != nil {
 			return err
 		}
@@ -132,6 +150,82 @@ func uniqueGlobalPlugins(rd store.Reader, id string, p store.Plugins) error {
 		for _, n := range names {
 			if _, ok := other.Plugins[n]; ok {
 				return bad("plugin '%s' already exists in global rule with id '%s'", n, it.ID)
+			}
+		}
+	}
+	return nil
+}
+
+// clientCertSSL checks the ssl an upstream's tls.client_cert_id names: it must exist and
+// be of type client, with APISIX's words. u may be nil.
+func clientCertSSL(rd store.Reader, u *store.Upstream) error {
+	if u == nil || u.TLS == nil || u.TLS.ClientCertID == "" {
+		return nil
+	}
+	id := string(u.TLS.ClientCertID)
+	it, err := rd.Get(store.KindSSL, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return bad("failed to fetch ssl info by ssl id [%s], response code: 404", id)
+	} else if err != nil {
+		return fmt.Errorf("read ssl %s: %w", id, err)
+	}
+	var ssl struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(it.Value, &ssl); err != nil {
+		return fmt.Errorf("read ssl %s: %w", id, err)
+	}
+	if ssl.Type != "client" {
+		return bad("failed to fetch ssl info by ssl id [%s], wrong ssl type", id)
+	}
+	return nil
+}
+
+// sslType is the type of the stored ssl id; "" when there is none or it cannot be read.
+func sslType(rd store.Reader, id string) string {
+	it, err := rd.Get(store.KindSSL, id)
+	if err != nil {
+		return ""
+	}
+	var ssl struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(it.Value, &ssl) != nil {
+		return ""
+	}
+	return ssl.Type
+}
+
+// tlsRef is what clientCertUsers reads of an upstream.
+type tlsRef struct {
+	TLS *struct {
+		ClientCertID store.ID `json:"client_cert_id"`
+	} `json:"tls"`
+}
+
+// clientCertUsers refuses to <verb> ssl id (delete it, or make it a server certificate)
+// while an upstream, or a route's or service's inline upstream, names it in
+// tls.client_cert_id.
+func clientCertUsers(rd store.Reader, id, verb string) error {
+	for _, k := range []store.Kind{store.KindUpstream, store.KindRoute, store.KindService} {
+		items, err := rd.List(k)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			var v struct {
+				tlsRef
+				Upstream *tlsRef `json:"upstream"`
+			}
+			if json.Unmarshal(it.Value, &v) != nil {
+				continue
+			}
+			ref := &v.tlsRef
+			if k != store.KindUpstream {
+				ref = v.Upstream
+			}
+			if ref != nil && ref.TLS != nil && string(ref.TLS.ClientCertID) == id {
+				return bad("can not %s this ssl, %s [%s] is still using it now", verb, k.Singular(), it.ID)
 			}
 		}
 	}

@@ -134,13 +134,14 @@ func buildSnapshot(rev int64, items map[store.Kind][]store.Item, prev *Snapshot,
 	if prev != nil {
 		reuse = prev.upstreams
 	}
+	env := newTLSEnv(items[store.KindSSL], decrypt, log) // client_cert_id
 	use := func(id string, u *store.Upstream) (*upstream, error) {
 		// routes with the same upstream configuration share one (and one checker):
 		// a second one built here would never be closed
-		if up, ok := s.upstreams[upstreamKey(u)]; ok {
+		if up, ok := s.upstreams[env.key(u)]; ok {
 			return up, nil
 		}
-		up, err := newUpstream(id, u, reuse)
+		up, err := env.build(id, u, reuse)
 		if err != nil {
 			return nil, err
 		}

@@ -31,8 +31,8 @@ type upstream struct {
 	nodes    []node
 	bal      balancer.Balancer
 	checker  *health.Checker
-	tr       roundTripper    // h1Client for plain-HTTP upstreams, else ws
-	ws       *http.Transport // WebSocket upgrades (net/http's 101 handling), TLS upstreams
+	tr       roundTripper // h1Client for plain-HTTP upstreams, else ws
+	ws       roundTripper // WebSocket upgrades (net/http's 101 handling), TLS upstreams
 	passHost string
 	upHost   string
 	hashOn   string
@@ -58,10 +58,16 @@ type node struct {
 	port     int
 }
 
-// newUpstream compiles u. id names it in errors; reuse offers the previous snapshot's
-// upstreams by key.
+// newUpstream compiles u without client certificates by id (client_cert_id): see
+// tlsEnv.build.
 func newUpstream(id string, u *store.Upstream, reuse map[string]*upstream) (*upstream, error) {
-	key := upstreamKey(u)
+	return (*tlsEnv)(nil).build(id, u, reuse)
+}
+
+// build compiles u. id names it in errors; reuse offers the previous snapshot's
+// upstreams by key (e.key).
+func (e *tlsEnv) build(id string, u *store.Upstream, reuse map[string]*upstream) (*upstream, error) {
+	key := e.key(u)
 	if old, ok := reuse[key]; ok {
 		return old, nil
 	}
@@ -140,14 +146,30 @@ func newUpstream(id string, u *store.Upstream, reuse map[string]*upstream) (*ups
 		}
 		up.checker = health.NewChecker(cfg, addrs, probeHost, health.OnChange(up.reportHealth))
 	}
-	up.ws = newTransport(u, up.timeout)
-	up.tr = up.ws
-	if up.scheme == "http" {
-		addrs := make([]string, len(up.nodes))
-		for i, n := range up.nodes {
-			addrs[i] = n.addr
+	base := newTransport(u, up.timeout)
+	switch up.scheme {
+	case "http", "grpc":
+		up.ws, up.tr = base, base
+		if up.scheme == "http" {
+			addrs := make([]string, len(up.nodes))
+			for i, n := range up.nodes {
+				addrs[i] = n.addr
+			}
+			up.tr = newH1Client(addrs, u, up.timeout, base)
 		}
-		up.tr = newH1Client(addrs, u, up.timeout, up.ws)
+	default: // https, grpcs
+		tt, err := e.tlsTransport(base, u)
+		if err != nil {
+			// as APISIX: the upstream stays, and every request to it answers 502
+			err = fmt.Errorf("upstream %s: %w", id, err)
+			if e != nil && e.log != nil {
+				e.log.Error("upstream TLS not set up; its requests answer 502", "err", err)
+			}
+			up.ws = failingTransport{err}
+		} else {
+			up.ws = tt
+		}
+		up.tr = up.ws
 	}
 	return up, nil
 }
@@ -183,14 +205,6 @@ func newTransport(u *store.Upstream, t store.Timeout) *http.Transport {
 		WriteBufferSize:       32 << 10,
 		ReadBufferSize:        32 << 10,
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-	}
-	if u.TLS != nil && u.TLS.ClientCert != "" {
-		if cert, err := tls.X509KeyPair([]byte(u.TLS.ClientCert), []byte(u.TLS.ClientKey)); err == nil {
-			tr.TLSClientConfig.Certificates = []tls.Certificate{cert}
-		}
-	}
-	if u.TLS != nil && u.TLS.Verify != nil && !*u.TLS.Verify {
-		tr.TLSClientConfig.InsecureSkipVerify = true
 	}
 	return tr
 }
@@ -272,6 +286,11 @@ func (u *upstream) close() {
 
 // validateUpstream compiles u without starting anything, for the Admin API.
 func validateUpstream(u *store.Upstream) error {
+	if t := u.TLS; t != nil && t.ClientCert != "" {
+		if _, err := parsePair(t.ClientCert, t.ClientKey); err != nil {
+			return fmt.Errorf(`property "tls" validation failed: client_cert and client_key: %w`, err)
+		}
+	}
 	if len(u.Checks) > 0 {
 		if _, err := health.Parse(u.Checks); err != nil {
 			return err

@@ -228,12 +228,17 @@ type KeepalivePool struct {
 	Requests    int     `json:"requests,omitempty"`
 }
 
-// UpstreamTLS is the client side of TLS to an upstream.
+// UpstreamTLS is the client side of TLS to an upstream (scheme https or grpcs).
 type UpstreamTLS struct {
+	// ClientCert and ClientKey are a PEM client certificate and its key; ClientCertID
+	// instead names an ssls resource of type client. Not both.
 	ClientCert   string `json:"client_cert,omitempty"`
 	ClientKey    string `json:"client_key,omitempty"`
 	ClientCertID ID     `json:"client_cert_id,omitempty"`
-	Verify       *bool  `json:"verify,omitempty"`
+	// Verify checks the upstream's certificate and name; absent means true. APISIX
+	// defaults it to false: set it false explicitly for an upstream with a certificate
+	// no trusted CA (proxy.upstream_ca, or the system's roots) signed.
+	Verify *bool `json:"verify,omitempty"`
 }
 
 // Upstream is APISIX's upstream.
@@ -601,6 +606,9 @@ func (u *Upstream) Validate() error {
 	}
 	if t := u.TLS; t != nil && (t.ClientCert == "") != (t.ClientKey == "") {
 		return errors.New(`property "tls" validation failed: client_cert and client_key go together`)
+	}
+	if t := u.TLS; t != nil && t.ClientCert != "" && t.ClientCertID != "" {
+		return errors.New(`property "tls" validation failed: client_cert_id and client_cert exclude each other`)
 	}
 	return nil
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -34,12 +37,18 @@ type Config struct {
 		MaxHeaderBytes    int     `yaml:"max_header_bytes"`
 		// MaxBodySize bounds a request body in bytes (413 past it); 0 is no limit.
 		MaxBodySize int64 `yaml:"max_body_size"`
+		// UpstreamCA is a PEM bundle of the CAs trusted when verifying upstream
+		// certificates (APISIX's apisix.ssl.ssl_trusted_certificate); empty means the
+		// system's roots. Upstreams verify by default (tls.verify), unlike APISIX.
+		UpstreamCA string `yaml:"upstream_ca"`
 	} `yaml:"proxy"`
 	Admin struct {
 		Listen  string      `yaml:"listen"`
 		Keys    []KeyConfig `yaml:"keys"`
 		Allow   []string    `yaml:"allow"`
 		MaxBody int64       `yaml:"max_body"`
+		// TLS, when set, makes the admin listener HTTPS only.
+		TLS *AdminTLS `yaml:"tls"`
 	} `yaml:"admin"`
 	// Status serves /healthz and /readyz (and APISIX's /status, /status/ready).
 	Status struct {
@@ -98,6 +107,19 @@ type Config struct {
 	} `yaml:"store"`
 
 	allow []netip.Prefix
+	// adminTLS and upstreamCA are admin.tls and proxy.upstream_ca, loaded by validate.
+	adminTLS   *tls.Config
+	upstreamCA *x509.CertPool
+}
+
+// AdminTLS serves the Admin API over TLS (1.2 and later), from PEM files. It is APISIX's
+// admin_api_mtls: cert is admin_ssl_cert, key admin_ssl_cert_key, and client_ca
+// admin_ssl_ca_cert; with client_ca set, a client must present a certificate that CA
+// signed (mTLS) before any request is read.
+type AdminTLS struct {
+	Cert     string `yaml:"cert"`
+	Key      string `yaml:"key"`
+	ClientCA string `yaml:"client_ca"`
 }
 
 // KeyConfig is one admin key.
@@ -221,6 +243,9 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("config key store.type: %q is not bbolt or etcd", c.Store.Type)
 	}
+	if err := c.loadTLS(); err != nil {
+		return err
+	}
 	if c.DataEncryption.Keyring != nil {
 		if _, err := dataenc.New(c.DataEncryption.Keyring); err != nil {
 			return fmt.Errorf("config key data_encryption.keyring: %w", err)
@@ -235,6 +260,66 @@ func (c *Config) validate() error {
 		return errors.New("config key role: a data_plane node reads its configuration from etcd (store.type: etcd)")
 	}
 	return nil
+}
+
+// loadTLS reads the files admin.tls and proxy.upstream_ca name, so that a missing file, a
+// key not matching its certificate or a bundle without a certificate stops start-up with
+// the key named.
+func (c *Config) loadTLS() error {
+	c.adminTLS, c.upstreamCA = nil, nil
+	if t := c.Admin.TLS; t != nil {
+		if t.Cert == "" || t.Key == "" {
+			return errors.New("config key admin.tls: cert and key are both required")
+		}
+		certPEM, err := os.ReadFile(t.Cert)
+		if err != nil {
+			return fmt.Errorf("config key admin.tls.cert: %w", err)
+		}
+		keyPEM, err := os.ReadFile(t.Key)
+		if err != nil {
+			return fmt.Errorf("config key admin.tls.key: %w", err)
+		}
+		if b, _ := pem.Decode(certPEM); b == nil || b.Type != "CERTIFICATE" {
+			return fmt.Errorf("config key admin.tls.cert: %s does not start with a PEM certificate", t.Cert)
+		} else if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return fmt.Errorf("config key admin.tls.cert: %s: %w", t.Cert, err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			// the certificate parsed: what is wrong is the key, or that it is another's
+			return fmt.Errorf("config key admin.tls.key: %s with the certificate %s: %w", t.Key, t.Cert, err)
+		}
+		c.adminTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if t.ClientCA != "" {
+			pool, err := loadPool(t.ClientCA)
+			if err != nil {
+				return fmt.Errorf("config key admin.tls.client_ca: %w", err)
+			}
+			c.adminTLS.ClientCAs = pool
+			c.adminTLS.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	}
+	if c.Proxy.UpstreamCA != "" {
+		pool, err := loadPool(c.Proxy.UpstreamCA)
+		if err != nil {
+			return fmt.Errorf("config key proxy.upstream_ca: %w", err)
+		}
+		c.upstreamCA = pool
+	}
+	return nil
+}
+
+// loadPool reads a PEM bundle of CA certificates.
+func loadPool(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
+	}
+	return pool, nil
 }
 
 // adminKeys returns the keys from the config, PORTICO_ADMIN_KEY, or the key file in the

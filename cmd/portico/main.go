@@ -216,6 +216,7 @@ func serve(cfg *Config, cfgPath, resources string) error {
 		px.ReportStore = metrics.SetEtcdReachable
 	}
 	px.MaxBodySize = cfg.Proxy.MaxBodySize
+	proxy.SetUpstreamCA(cfg.upstreamCA) // nil: the system's roots
 	var alog *accesslog.Log
 	if cfg.AccessLog.Path != "" {
 		if alog, err = accesslog.New(accesslog.Options{Path: cfg.AccessLog.Path, Format: cfg.AccessLog.Format, JSON: cfg.AccessLog.JSON}); err != nil {
@@ -355,6 +356,10 @@ func serve(cfg *Config, cfgPath, resources string) error {
 		go func() { errs <- httpsSrv.Serve(tls.NewListener(hl, px.TLSConfig())) }()
 	}
 	if al != nil {
+		if cfg.adminTLS != nil {
+			// admin.tls: HTTPS only; a plain-HTTP request fails its handshake
+			al = tls.NewListener(al, cfg.adminTLS)
+		}
 		go func() { errs <- adminSrv.Serve(al) }()
 	}
 	go func() { errs <- statusSrv.Serve(sl) }()
@@ -375,6 +380,9 @@ func serve(cfg *Config, cfgPath, resources string) error {
 		attrs = append(attrs, "admin_key_from", "PORTICO_ADMIN_KEY")
 	default:
 		attrs = append(attrs, "admin_key_from", "config admin.keys")
+	}
+	if adminOn && cfg.adminTLS != nil {
+		attrs = append(attrs, "admin_tls", true)
 	}
 	log.Info("portico started", attrs...)
 

@@ -95,7 +95,8 @@ type Options struct {
 	Args []string
 	// AdminConfig is YAML added inside the admin: block, one key a line, without
 	// indentation ("allow: [10.0.0.0/8]\nmax_body: 1024"); ExtraConfig cannot hold these
-	// because admin: is already defined.
+	// because admin: is already defined. A nested key keeps its indentation relative to
+	// the first line ("tls:\n  cert: a.pem\n  key: a.key").
 	AdminConfig string
 	// ProxyConfig is the same for the proxy: block ("https_listen: 127.0.0.1:0").
 	ProxyConfig string
