@@ -153,3 +153,99 @@ func BenchmarkGatewaySideNoIO(b *testing.B) {
 		Apply(c, &a)
 	}
 }
+
+// BenchmarkOwnShareGoRunner separates Portico's own share of ext-plugin-pre-req's latency
+// from the runner's, against the real Go runner on kept connections. Each iteration makes
+// one full call (Plugin.Run: encode, the pooled client, the round trip, decode, apply) and
+// one bare round trip of the same frame on a second connection to the same runner (the
+// same token and request, so the runner does the same work), in alternating order. The
+// two series run interleaved, so drift on a shared machine hits both alike; the separate
+// BenchmarkPreReqGoRunner and BenchmarkBareRoundTripGoRunner runs differ by more than
+// Portico's share from noise alone. The conf is the one scripts/bench/bench.sh's
+// portico_ext_plugin_pre_req row uses: trewrite setting one request header.
+//
+// Reported: full-p50/p99-µs (everything), bare-p50/p99-µs (the runner and the socket
+// alone), own-p50-µs (the median of the per-pair differences full - bare: what Portico
+// adds around the round trip) and own-mean-µs. ns/op counts both calls of a pair.
+func BenchmarkOwnShareGoRunner(b *testing.B) {
+	cl := benchRunner(b)
+	cfg := benchConf("trewrite", map[string]any{"set_headers": map[string]string{"X-Gw": "1"}})
+	p := New("ext-plugin-pre-req", cfg).WithClient(cl)
+	c := benchCtx(b)
+	if res := p.Run(c); res.Stopped() || c.R.Header.Get("X-Gw") != "1" { // PrepareConf; the header is set from now on
+		b.Fatalf("warm-up call: %+v, X-Gw %q", res, c.R.Header.Get("X-Gw"))
+	}
+	tok, err := cl.Prepare(context.Background(), NewConf("ext-plugin-pre-req", cfg.Conf))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// the frame Plugin.Run sends for c, as it is now
+	r := c.R
+	fb := newBuilder()
+	var lower []byte
+	payload, err := encodeReqCall(fb, &lower, 1, tok, &Request{SrcIP: c.Remote.Addr(), Method: r.Method, Path: c.Path,
+		Query: r.URL.RawQuery, Host: r.Host, Header: r.Header})
+	if err != nil {
+		b.Fatal(err)
+	}
+	nc, err := net.Dial("unix", cl.Socket())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	var wbuf, rbuf []byte
+	bare := func() time.Duration {
+		start := time.Now()
+		if err := writeFrame(nc, &wbuf, typeHTTPReqCall, payload); err != nil {
+			b.Fatal(err)
+		}
+		if typ, _, err := readFrame(br, &rbuf); err != nil || typ != typeHTTPReqCall {
+			b.Fatal(typ, err)
+		}
+		return time.Since(start)
+	}
+	full := func() time.Duration {
+		c.UpstreamURI = ""
+		start := time.Now()
+		res := p.Run(c)
+		d := time.Since(start)
+		if res.Stopped() {
+			b.Fatalf("Result %+v", res)
+		}
+		return d
+	}
+	for range 200 { // both connections warm
+		full()
+		bare()
+	}
+	fd := make([]time.Duration, 0, b.N)
+	bd := make([]time.Duration, 0, b.N)
+	own := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var f, x time.Duration
+		if i%2 == 0 {
+			f, x = full(), bare()
+		} else {
+			x, f = bare(), full()
+		}
+		fd, bd, own = append(fd, f), append(bd, x), append(own, f-x)
+	}
+	b.StopTimer()
+	pct := func(d []time.Duration, q int) float64 {
+		slices.Sort(d)
+		return float64(d[(len(d)-1)*q/100].Nanoseconds()) / 1e3
+	}
+	var sum time.Duration
+	for _, d := range own {
+		sum += d
+	}
+	b.ReportMetric(pct(fd, 50), "full-p50-µs")
+	b.ReportMetric(pct(fd, 99), "full-p99-µs")
+	b.ReportMetric(pct(bd, 50), "bare-p50-µs")
+	b.ReportMetric(pct(bd, 99), "bare-p99-µs")
+	b.ReportMetric(pct(own, 50), "own-p50-µs")
+	b.ReportMetric(float64(sum.Nanoseconds())/float64(len(own))/1e3, "own-mean-µs")
+}

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # `task bench`: Portico against nginx, HAProxy and Caddy on the same machine, same upstream,
-# same load generator, one proxy core each; then Portico with 10 000 routes.
+# same load generator, one proxy core each; then Portico with plugins (limit-count +
+# prometheus; a wasm `_meta.pre_function` hook; ext-plugin-pre-req to the real Go plugin
+# runner) and Portico with 10 000 routes.
 #
 #   proxy under test      taskset -c $BENCH_PROXY_CPU (0), one worker/thread/GOMAXPROCS=1
 #   upstream + wrk        taskset -c $BENCH_LOAD_CPU (1); the upstream is scripts/bench/upstream
@@ -9,6 +11,18 @@
 #                         after a ${BENCH_WARMUP}s warm-up, $BENCH_RUNS runs per row; the
 #                         table shows the median of the runs
 #   listeners             127.0.0.1 only, on free ports picked at random in 20000-32767
+#   plugin rows           one route "/*"; `vs portico` is the req/s ratio to the no-plugin
+#                         Portico row (the cost of the plugin), `vs nginx` the ratio to nginx
+#     wasm pre_function   testdata/wasm/header.wasm (reads $route_id, sets the request header
+#                         X-Route-Id: one get_var and one set_header a call) uploaded as
+#                         wasm_modules/header, as `_meta.pre_function` of client-control with an
+#                         empty conf (a plugin that does nothing: the row costs the hook); the
+#                         log shows the hook's calls per request (Portico calls it before every
+#                         phase of the request, not only client-control's rewrite)
+#     ext-plugin-pre-req  the real Go runner (testdata/extrunner, apisix-go-plugin-runner
+#                         v0.5.0) started by Portico from ext_plugin.cmd, so it shares the proxy
+#                         CPU (the proxy CPU column counts both); the conf runs trewrite setting
+#                         one request header; measured once the first request answers 200
 #
 # Output: a table on stdout, bench/results.json, bench/results.svg, bench/results.md.
 #
@@ -56,9 +70,9 @@ ROWS=(
   haproxy
   caddy
   portico
-  portico_limit_count_prometheus # placeholder until limit-count and prometheus exist
-  portico_wasm_pre_function      # placeholder until the wasm plugin runtime exists
-  portico_ext_plugin_pre_req     # placeholder until ext-plugin-pre-req exists
+  portico_limit_count_prometheus # APISIX's benchmark-2 plugins
+  portico_wasm_pre_function      # a wasm _meta.pre_function hook on a no-op plugin
+  portico_ext_plugin_pre_req     # ext-plugin-pre-req to the real Go plugin runner
   scale                          # Portico with $ROUTES routes (several rows + metrics)
 )
 
@@ -272,7 +286,7 @@ measure() {
   local b0 b1 u0 u1 w0 w1 e0 e1 el
   check_url "$url" || { skip_row "$id" "$label" "failed: $url did not answer 200 with 1 KiB"; return 0; }
   log "$label: warm-up ${WARMUP}s, then $RUNS x ${DURATION}s ($url)"
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null
+  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >"$WORK/$id.warmup"
   local rss_rest
   rss_rest=$(rss_kb "$pid")
   (while :; do rss_kb "$pid"; sleep 0.25; done) >"$WORK/$id.rss" 2>/dev/null &
@@ -350,15 +364,16 @@ UP=127.0.0.1:$UP_PORT
 
 # ---------------------------------------------------------------- Portico helpers
 
-# start_portico NAME DATA_DIR [PROXY_PORT ADMIN_PORT]: writes $WORK/NAME.yaml, starts Portico
-# on the proxy CPU with GOMAXPROCS=1 and waits for "portico started". Sets PID, PPORT, APORT,
-# ADMIN (base URL), PCFG.
+# start_portico NAME DATA_DIR [PROXY_PORT ADMIN_PORT]: writes $WORK/NAME.yaml (plus the YAML in
+# $PORTICO_EXTRA_YAML, if set), starts Portico on the proxy CPU with GOMAXPROCS=1 and waits for
+# "portico started". Sets PID, PPORT, APORT, MPORT (metrics), ADMIN (base URL), PCFG.
 start_portico() {
   local name=$1 data=$2 i
   PPORT=${3:-}
   APORT=${4:-}
   [ -n "$PPORT" ] || free_port PPORT
   [ -n "$APORT" ] || free_port APORT
+  [ -n "${MPORT:-}" ] || free_port MPORT # not the default 9091: another Portico may hold it
   PCFG=$WORK/$name.yaml
   cat >"$PCFG" <<EOF
 proxy:
@@ -367,9 +382,12 @@ admin:
   listen: 127.0.0.1:$APORT
   keys:
     - {name: bench, key: "$ADMIN_KEY", role: admin}
+metrics:
+  listen: 127.0.0.1:$MPORT
 data_dir: $data
 log:
   level: ${PORTICO_LOG_LEVEL:-info}
+${PORTICO_EXTRA_YAML:-}
 EOF
   start_bg "$name" taskset -c "$PROXY_CPU" env GOMAXPROCS=1 "$PORTICO" run -c "$PCFG"
   for ((i = 0; i < 1200; i++)); do
@@ -493,18 +511,43 @@ EOF
   stop_pid "$pid"
 }
 
-# portico_row ID LABEL PLUGINS_JSON: Portico with one route "/*" to the upstream and the given
-# plugins; skipped with a note when the Admin API refuses the route (plugin not built yet).
+# portico_row ID LABEL PLUGINS_JSON [SETUP [METRIC]]: Portico with one route "/*" to the
+# upstream and the given plugins; skipped with a note when the Admin API refuses the route
+# (plugin not built yet). SETUP, a function, runs once Portico is up and before the route is
+# written (it sets ADMIN_ERR and fails to skip the row). The row is measured once the route
+# answers 200 (up to 30 s: an ext-plugin runner may still be starting). METRIC: a Prometheus
+# series (name, or name{labels} as exposed) whose total is logged after the runs, with its
+# count per request sent (warm-up and discarded runs included), to show the plugin really ran.
 portico_row() {
-  local id=$1 label=$2 plugins=$3
+  local id=$1 label=$2 plugins=$3 setup=${4:-} metric=${5:-} i
   start_portico "$id" "$WORK/data-$id"
-  local pid=$PID
+  local pid=$PID url=http://127.0.0.1:$PPORT/bench
+  if [ -n "$setup" ] && ! "$setup"; then
+    skip_row "$id" "$label" "setup failed: $ADMIN_ERR"
+    stop_pid "$pid"
+    return 0
+  fi
   if ! admin_put /apisix/admin/routes/1 "{\"uri\":\"/*\",\"plugins\":$plugins,\"upstream\":{\"type\":\"roundrobin\",\"nodes\":{\"$UP\":1}}}"; then
     skip_row "$id" "$label" "not built yet (Admin API: $ADMIN_ERR)"
     stop_pid "$pid"
     return 0
   fi
-  measure "$id" "$label" "http://127.0.0.1:$PPORT/bench" "$pid"
+  for ((i = 0; i < 300; i++)); do
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)" = 200 ]; then
+      [ "$i" -eq 0 ] || log "$label: first 200 after $((i / 10)).$((i % 10)) s"
+      break
+    fi
+    sleep 0.1
+  done
+  measure "$id" "$label" "$url" "$pid"
+  if [ -n "$metric" ]; then
+    local n sent
+    n=$(curl -s "http://127.0.0.1:$MPORT/apisix/prometheus/metrics" |
+      awk -v m="$metric" '$1 == m || index($1, m "{") == 1 {n += $NF} END {printf "%.0f\n", n}')
+    sent=$(cat "$WORK/$id.warmup" "$WORK/$id".wrk.* 2>/dev/null | awk '/ requests in /{n += $1} END {print n + 0}')
+    log "  $metric: $n, $(awk -v n="$n" -v s="$sent" 'BEGIN{printf "%.2f", s ? n / s : 0}') per request ($sent sent by wrk)"
+    [ "$n" -gt 0 ] || log "  warning: $metric is 0: the plugin did not run"
+  fi
   if [ "$id" = portico ] && [ -n "${BENCH_PERF:-}" ]; then
     portico_perf "$pid" "http://127.0.0.1:$PPORT/bench"
   fi
@@ -523,26 +566,48 @@ row_portico() {
   portico_row portico "Portico, 1 route, no plugin" '{}'
 }
 
-# PLACEHOLDER: limit-count + prometheus (APISIX's benchmark-2 configuration). Runs as soon as
-# both plugins exist; until then the Admin API refuses the route and the row is skipped.
+# limit-count + prometheus (APISIX's benchmark-2 configuration), a limit never reached.
 row_portico_limit_count_prometheus() {
   portico_row portico_limit_count_prometheus "Portico + limit-count + prometheus" \
     '{"limit-count":{"count":2000000000,"time_window":60,"key":"remote_addr","rejected_code":503},"prometheus":{}}'
 }
 
-# PLACEHOLDER: a Wasm plugin with a pre_function hook (proxy-wasm). Needs the wasm runtime and
-# a test module; when they exist: build the module here, list it in the node config, and call
-# portico_row with the route's plugin config.
+# A wasm `_meta.pre_function` hook (ABI portico_hook_v1, wasmhost/README.md) on client-control,
+# whose empty conf does nothing: the difference to the no-plugin row is the hook (per call: an
+# instance from the pool, get_var route_id, set_header X-Route-Id, the call's deadline) plus
+# running a one-plugin chain. plugins/chain.go runs a plugin's hook before each request phase
+# (rewrite, access, before_proxy, header_filter, log), whether or not the plugin has that
+# phase, so the hook runs several times per request; portico_row logs how many. The module is
+# the committed testdata/wasm/header.wasm (source: header.wat), uploaded via the Admin API.
+WASM_HOOK=$ROOT/testdata/wasm/header.wasm
+upload_wasm_hook() {
+  admin_put /apisix/admin/wasm_modules/header "{\"desc\":\"bench: X-Route-Id from route_id\",\"wasm\":\"$(base64 -w0 "$WASM_HOOK")\"}"
+}
 row_portico_wasm_pre_function() {
-  skip_row portico_wasm_pre_function "Portico + wasm pre_function" \
-    "placeholder: the wasm plugin runtime is not built yet"
+  portico_row portico_wasm_pre_function "Portico + wasm pre_function hook" \
+    '{"client-control":{"_meta":{"pre_function":"header"}}}' upload_wasm_hook \
+    'portico_wasm_hook_calls_total{module="header",result="ok"}'
 }
 
-# PLACEHOLDER: ext-plugin-pre-req to an external plugin runner over a unix socket. Needs
-# ext-plugin-pre-req and a runner (e.g. apisix-go-plugin-runner's example) started here.
+# ext-plugin-pre-req to the real Go plugin runner (testdata/extrunner: apisix-go-plugin-runner
+# v0.5.0 with the interop tests' plugins; its own go.mod), which Portico starts from
+# ext_plugin.cmd as APISIX does: a child on the proxy CPU (taskset is inherited) with
+# GOMAXPROCS=1, talking over a unix socket on kept connections. The conf runs trewrite (a
+# cheap plugin that passes the request on) setting one request header. Portico's own
+# share of the added latency (without the runner) is BenchmarkOwnShareGoRunner in
+# extplugin/bench_test.go.
 row_portico_ext_plugin_pre_req() {
-  skip_row portico_ext_plugin_pre_req "Portico + ext-plugin-pre-req" \
-    "placeholder: ext-plugin-pre-req and a plugin runner are not built yet"
+  local id=portico_ext_plugin_pre_req label="Portico + ext-plugin-pre-req, Go runner"
+  log "building the Go plugin runner (testdata/extrunner)"
+  if ! (cd "$ROOT/testdata/extrunner" && GOWORK=off go build -o "$BIN/extrunner" .) >"$WORK/extrunner-build.log" 2>&1; then
+    tail -5 "$WORK/extrunner-build.log" >&2
+    skip_row "$id" "$label" "go build testdata/extrunner failed"
+    return 0
+  fi
+  PORTICO_EXTRA_YAML="ext_plugin:
+  cmd: [\"$BIN/extrunner\", \"run\"]" portico_row "$id" "$label" \
+    '{"ext-plugin-pre-req":{"conf":[{"name":"trewrite","value":"{\"set_headers\":{\"X-Gw\":\"1\"}}"}]}}' \
+    "" portico_ext_plugin_rpc_seconds_count
 }
 
 # portico_propagation KEY LABEL: time from an Admin API write to the proxy serving it.

@@ -1,6 +1,7 @@
 // Command chart turns the TSV files scripts/bench/bench.sh collects into the benchmark's
-// outputs: results.json, an SVG bar chart (req/s per row, with p50/p99 and the ratio to
-// nginx, the date and the machine), a Markdown summary, and the same table on stdout.
+// outputs: results.json, an SVG bar chart (req/s per row, with p50/p99, the ratio to nginx
+// and, for Portico's rows, to the no-plugin Portico row; the date and the machine), a
+// Markdown summary, and the same table on stdout.
 //
 //	chart -rows rows.tsv -scale scale.tsv -meta meta.tsv -json results.json -svg results.svg -md results.md
 //
@@ -30,6 +31,7 @@ type row struct {
 	P50ms       float64   `json:"p50_ms"`
 	P99ms       float64   `json:"p99_ms"`
 	VsNginx     *float64  `json:"rps_vs_nginx,omitempty"`
+	VsPortico   *float64  `json:"rps_vs_portico,omitempty"` // Portico's rows: ratio to the no-plugin row
 	RSSRestKiB  int64     `json:"rss_rest_kib"`
 	RSSPeakKiB  int64     `json:"rss_under_load_kib"`
 	ProxyCPUPct float64   `json:"proxy_cpu_pct"`
@@ -74,16 +76,23 @@ func main() {
 		}
 	}
 
-	nginx := 0.0
+	nginx, portico := 0.0, 0.0
 	for _, r := range rows {
 		if r.ID == "nginx" && r.Status == "ok" {
 			nginx = r.RPS
+		}
+		if r.ID == "portico" && r.Status == "ok" {
+			portico = r.RPS
 		}
 	}
 	for i := range rows {
 		if nginx > 0 && rows[i].Status == "ok" {
 			v := rows[i].RPS / nginx
 			rows[i].VsNginx = &v
+		}
+		if portico > 0 && rows[i].Status == "ok" && porticoRow(rows[i].ID) {
+			v := rows[i].RPS / portico
+			rows[i].VsPortico = &v
 		}
 	}
 
@@ -107,6 +116,11 @@ func main() {
 		writeSVG(f, rows, metaMap)
 		must(f.Close())
 	}
+}
+
+// porticoRow: a row that runs Portico (the plugin rows and the 10 000-route rows).
+func porticoRow(id string) bool {
+	return strings.HasPrefix(id, "portico") || strings.HasPrefix(id, "scale")
 }
 
 func must(err error) {
@@ -179,25 +193,33 @@ func mib(kib int64) string {
 
 func markdown(rows []row, scale []metric, meta []kv) string {
 	var b strings.Builder
-	b.WriteString("| row | req/s | p50 | p99 | vs nginx | proxy CPU | RSS at rest / under load | other load |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| row | req/s | p50 | p99 | vs nginx | vs portico | proxy CPU | RSS at rest / under load | other load |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
 		if r.Status != "ok" {
-			fmt.Fprintf(&b, "| %s | – | – | – | – | – | skipped: %s | |\n", r.Label, r.Note)
+			fmt.Fprintf(&b, "| %s | – | – | – | – | – | – | skipped: %s | |\n", r.Label, r.Note)
 			continue
 		}
-		ratio := "–"
+		ratio, vsPortico := "–", "–"
 		if r.VsNginx != nil {
 			ratio = fmt.Sprintf("%.2f×", *r.VsNginx)
+		}
+		if r.VsPortico != nil {
+			vsPortico = fmt.Sprintf("%.2f×", *r.VsPortico)
+			if r.ID != "portico" {
+				vsPortico += fmt.Sprintf(" (%+.1f %%)", 100*(*r.VsPortico-1))
+			}
 		}
 		label := r.Label
 		if r.Errors > 0 {
 			label += fmt.Sprintf(" (%d errors)", r.Errors)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.2f ms | %.2f ms | %s | %.0f %% | %s / %s | %.0f %% |\n",
-			label, thousands(r.RPS), r.P50ms, r.P99ms, ratio, r.ProxyCPUPct, mib(r.RSSRestKiB), mib(r.RSSPeakKiB), r.OtherPct)
+		fmt.Fprintf(&b, "| %s | %s | %.2f ms | %.2f ms | %s | %s | %.0f %% | %s / %s | %.0f %% |\n",
+			label, thousands(r.RPS), r.P50ms, r.P99ms, ratio, vsPortico, r.ProxyCPUPct, mib(r.RSSRestKiB), mib(r.RSSPeakKiB), r.OtherPct)
 	}
-	b.WriteString("\nreq/s, p50, p99: median of the runs. vs nginx: req/s ratio. proxy CPU: the proxy's CPU time, % of its one core. " +
+	b.WriteString("\nreq/s, p50, p99: median of the runs. vs nginx: req/s ratio. " +
+		"vs portico: req/s ratio to \"Portico, 1 route, no plugin\" (what a plugin or the route count costs). " +
+		"proxy CPU: the proxy's CPU time (with its children: the ext-plugin runner), % of its one core. " +
 		"other load: CPU the rest of the machine used during the runs besides proxy, upstream and wrk, % of one core " +
 		"(0 on a quiet machine; large values mean the row was disturbed).\n")
 	if len(scale) > 0 {
@@ -266,6 +288,9 @@ func writeSVG(w io.Writer, rows []row, meta map[string]string) {
 		txt := fmt.Sprintf("%s req/s · p50 %.2f ms · p99 %.2f ms", thousands(r.RPS), r.P50ms, r.P99ms)
 		if r.VsNginx != nil && r.ID != "nginx" && r.ID != "direct" {
 			txt += fmt.Sprintf(" · %.2f× nginx", *r.VsNginx)
+		}
+		if r.VsPortico != nil && r.ID != "portico" {
+			txt += fmt.Sprintf(" · %.2f× Portico", *r.VsPortico)
 		}
 		if r.OtherPct > 15 {
 			txt += fmt.Sprintf(" · disturbed: other load %.0f %%", r.OtherPct)
