@@ -336,6 +336,9 @@ func (c *Config) adminKeys() (keys []admin.Key, keyFile string, generated bool, 
 		return keys, "", false, nil
 	}
 	if k := os.Getenv("PORTICO_ADMIN_KEY"); k != "" {
+		if len(k) < 8 {
+			return nil, "", false, errors.New("PORTICO_ADMIN_KEY: must be at least 8 characters, as admin.keys")
+		}
 		return []admin.Key{{Name: "env", Key: k, Role: admin.RoleAdmin}}, "", false, nil
 	}
 	keyFile = filepath.Join(c.DataDir, "admin.key")

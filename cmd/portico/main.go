@@ -196,7 +196,14 @@ func serve(cfg *Config, cfgPath, resources string) error {
 	if ep := cfg.ExtPlugin; len(ep.Cmd) > 0 || ep.PathForTest != "" {
 		sock := ep.PathForTest
 		if sock == "" {
-			sock = filepath.Join(os.TempDir(), fmt.Sprintf("portico-runner-%d.sock", os.Getpid()))
+			// a fresh 0700 directory: another local user can neither squat the socket's
+			// name nor connect to it
+			dir, err := os.MkdirTemp("", "portico-runner-")
+			if err != nil {
+				return fmt.Errorf("ext_plugin: socket directory: %w", err)
+			}
+			defer os.RemoveAll(dir)
+			sock = filepath.Join(dir, "runner.sock")
 		}
 		cl := extplugin.NewClient(extplugin.Options{Socket: sock, Log: log.With("component", "ext-plugin")})
 		extplugin.SetDefault(cl)

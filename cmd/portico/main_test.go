@@ -327,6 +327,10 @@ func TestGeneratedAdminKey(t *testing.T) {
 func TestAdminKeyFromEnv(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	cfg := writeConfig(t, strings.Replace(noKeyConfig, "%s", data, 1))
+	// as admin.keys: a short key refuses to start
+	if code, out, errOut := exe(t, env("PORTICO_ADMIN_KEY=short"), "run", "-c", cfg); code != 1 || !strings.Contains(errOut, "PORTICO_ADMIN_KEY: must be at least 8 characters") || strings.Contains(out, "portico started") {
+		t.Errorf("short PORTICO_ADMIN_KEY: run = %d %q %q", code, out, errOut)
+	}
 	const key = "env-key-0123456789"
 	p := startProc(t, env("PORTICO_ADMIN_KEY="+key), "run", "-c", cfg)
 	if code := p.get(t, key); code != 200 {
