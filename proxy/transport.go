@@ -35,6 +35,7 @@ import (
 type h1Client struct {
 	dialer   net.Dialer
 	respTO   time.Duration // response header timeout (the upstream's read timeout)
+	sendTO   time.Duration // bound on each write of the request (the upstream's send timeout)
 	maxIdle  int           // idle connections kept per address
 	idleTO   time.Duration
 	maxReqs  int // requests per connection; 0: no limit
@@ -70,6 +71,7 @@ func newH1Client(addrs []string, u *store.Upstream, t store.Timeout, fallback *h
 	c := &h1Client{
 		dialer:   net.Dialer{Timeout: secs(t.Connect), KeepAlive: 30 * time.Second},
 		respTO:   secs(t.Read),
+		sendTO:   secs(t.Send),
 		maxIdle:  defaultPoolSize,
 		idleTO:   defaultIdleTimeout,
 		maxReqs:  defaultPoolReqs,
@@ -401,6 +403,12 @@ func (c *h1Client) exchange(ctx context.Context, pc *pconn, req *http.Request, m
 		return nil, retry, err
 	}
 	pc.nreq++
+	var w io.Writer = pc.nc
+	if c.sendTO > 0 {
+		// timeout.send, as nginx's proxy_send_timeout: between two successive writes
+		pc.nc.SetWriteDeadline(time.Now().Add(c.sendTO))
+		w = sendWriter{pc.nc, c.sendTO}
+	}
 	n, err := pc.nc.Write(msg)
 	if err != nil {
 		if n == 0 && reused {
@@ -412,7 +420,7 @@ func (c *h1Client) exchange(ctx context.Context, pc *pconn, req *http.Request, m
 		return fail(err)
 	}
 	if mode >= bodyStream {
-		if toUpstream, err := writeBody(pc.nc, req, msg[:0:cap(msg)], mode, cl); err != nil {
+		if toUpstream, err := writeBody(w, req, msg[:0:cap(msg)], mode, cl); err != nil {
 			// an upstream may answer (413, 401) and close without reading the rest
 			if toUpstream && !errors.Is(err, net.ErrClosed) {
 				if resp := earlyResponse(pc, req); resp != nil {
@@ -532,6 +540,17 @@ func writeBody(w io.Writer, req *http.Request, buf []byte, mode int, cl int64) (
 			return false, rerr
 		}
 	}
+}
+
+// sendWriter gives each write of a streamed request body the send timeout.
+type sendWriter struct {
+	nc net.Conn
+	to time.Duration
+}
+
+func (w sendWriter) Write(p []byte) (int, error) {
+	w.nc.SetWriteDeadline(time.Now().Add(w.to))
+	return w.nc.Write(p)
 }
 
 func writeLastChunk(w io.Writer, trailer http.Header, b []byte) error {

@@ -326,3 +326,39 @@ func TestHealthSurvivesReload(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamSendTimeout: an upstream that takes the connection but never reads the
+// request body stalls the proxy's writes; timeout.send ends it with 504, as nginx's
+// proxy_send_timeout (between two successive writes).
+func TestUpstreamSendTimeout(t *testing.T) {
+	t.Parallel()
+	p := porticotest.Start(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var held []net.Conn
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c) // accepted, never read
+		}
+	}()
+	r := p.Admin(t, "PUT", "/apisix/admin/routes/send", `{"uri":"/send","upstream":{"timeout":{"connect":1,"send":0.3,"read":30},"nodes":{"`+ln.Addr().String()+`":1}}}`)
+	if r.Status != 201 {
+		t.Fatalf("PUT: %d %s", r.Status, r.Body)
+	}
+	// larger than what the loopback's socket buffers take, sent as fast as the proxy reads
+	body := strings.NewReader(strings.Repeat("x", 64<<20))
+	req, _ := http.NewRequest("POST", p.ProxyURL+"/send", body)
+	wantError(t, p.Do(t, req), http.StatusGatewayTimeout)
+}
