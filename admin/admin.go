@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/portico-gw/portico/internal/dataenc"
+	"github.com/portico-gw/portico/internal/metrics"
 	"github.com/portico-gw/portico/plugins"
 	"github.com/portico-gw/portico/store"
 	"github.com/portico-gw/portico/wasmhost"
@@ -124,6 +125,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
+			metrics.CountPanic(metrics.PanicAdmin)
 			s.opts.Log.Error("admin handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
 			writeError(w, http.StatusInternalServerError, "internal error")
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -129,7 +130,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	metrics.CountRequest()
 	q := s.pool.Get().(*request)
-	defer s.release(q)
+	defer s.release(q) // runs last: also contains a panic from here on
 	q.rreq = router.Request{Method: r.Method, Host: hostOnlyLower(r.Host), RawHost: r.Host, Path: path}
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
 	q.rreq.RemoteAddr = remote.Addr().Unmap()
@@ -286,7 +287,16 @@ func cleanHopHeaders(h http.Header) {
 	}
 }
 
+// release ends a request, deferred right after q is taken from the pool so it runs
+// after every other deferred call of ServeHTTP (the log phase included). It first
+// contains a panic of a plugin or of the gateway (see contain), then records the access
+// log and returns q to the pool. recover costs nothing when nothing panics, and no
+// deferred call is added to the hot path.
 func (s *Server) release(q *request) {
+	abort := false
+	if p := recover(); p != nil {
+		abort = s.contain(q, p)
+	}
 	if s.AccessLog != nil {
 		s.AccessLog.Record(&q.ctx)
 	}
@@ -296,6 +306,34 @@ func (s *Server) release(q *request) {
 	q.ntried, q.up, q.allUnhealthy, q.upgrade = 0, nil, false, ""
 	q.global, q.chain, q.watch = nil, nil, nil
 	s.pool.Put(q)
+	if abort {
+		panic(http.ErrAbortHandler) // net/http closes the connection and logs nothing
+	}
+}
+
+// contain handles a panic recovered in release and reports whether the client's
+// connection must be cut (release then panics with http.ErrAbortHandler).
+// http.ErrAbortHandler itself (a response cut on purpose) goes on as it is. Any other
+// panic is logged with the route and stack, counted in portico_panics_total{where="proxy"},
+// and answered 500 when no status was decided yet: Status is set before header_filter
+// runs and headers are written after it, so none can be out. Otherwise part of an answer
+// may be out and the connection is cut. Either way the process lives on.
+func (s *Server) contain(q *request, p any) bool {
+	if p == http.ErrAbortHandler {
+		return true
+	}
+	c := &q.ctx
+	metrics.CountPanic(metrics.PanicProxy)
+	s.log.Error("request handler panicked", "route_id", c.RouteID, "uri", c.Path, "panic", p, "stack", string(debug.Stack()))
+	if c.Status != 0 {
+		return true
+	}
+	c.Status = http.StatusInternalServerError // for the access log
+	h := c.W.Header()
+	delete(h, "Content-Length")
+	delete(h, "Content-Encoding")
+	writeError(c.W, http.StatusInternalServerError, "500 Internal Server Error")
+	return false
 }
 
 // hostOnlyLower is $host: the Host header without port, lower-cased.

@@ -7,6 +7,15 @@
 // other Portico packages and is never read on the request path: the proxy builds an
 // immutable snapshot from what Snapshot and Watch hand out.
 //
+// # A write that cannot reach the disk
+//
+// When the disk is full or the file may not grow (ENOSPC, EFBIG) the write returns the
+// I/O error and nothing of it stays: bbolt writes a transaction's pages where no
+// committed page points, then the meta page, and rolls back (reloading its free list)
+// when either fails, so the file keeps the previous commit. The store keeps serving
+// reads and watches, and takes writes again once there is room, without a restart.
+// The admin answers such a write 500 with the error (it names the file and the cause).
+//
 // # Values are kept as the user sent them
 //
 // APISIX stores the body of a write plus `id`, `create_time` and `update_time`; defaults

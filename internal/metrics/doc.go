@@ -4,10 +4,10 @@
 //
 // Other packages record through the functions here (ConnState, CountRequest,
 // SetUpstreamStatus, SetEtcdReachable, SetNodeInfo, WasmHookCall, ExtPluginRPC,
-// ExtPluginRunnerRestart, AccessLogDropped, LoggerDropped); the prometheus plugin
-// records the per-request HTTP series through HTTPStatus, HTTPLatency and Bandwidth. It
-// must not import other Portico packages, log, or block: every function is safe for
-// concurrent use and returns at once.
+// ExtPluginRunnerRestart, AccessLogDropped, LoggerDropped, CountPanic); the prometheus
+// plugin records the per-request HTTP series through HTTPStatus, HTTPLatency and
+// Bandwidth. It must not import other Portico packages, log, or block: every function
+// is safe for concurrent use and returns at once.
 //
 // # Why one package-level registry
 //
@@ -16,8 +16,11 @@
 // changes, and counters must not reset then), and the recorders are called from
 // packages that share nothing else (listeners, health checker, wasm host, runner
 // supervisor, loggers). So the registry is the one piece of global state here, created
-// at init with every series registered; it holds no Go or process collectors, only
-// what is listed below, so a scrape shows the same names on every node.
+// at init with every series registered. Besides what is listed below it holds only
+// client_golang's Go runtime collector (go_goroutines, go_threads, go_memstats_*,
+// go_gc_*: what an operator or the soak test watches for leaks), whose names are the
+// same on every platform; no process collector, whose series depend on the platform,
+// so a scrape shows the same names on every node.
 //
 // Series (APISIX's, with its types: counters are exported without a _total suffix where
 // APISIX has none):
@@ -38,4 +41,5 @@
 //	portico_ext_plugin_runner_restarts_total  counter
 //	portico_access_log_dropped_total  counter
 //	portico_logger_dropped_total{plugin}  counter
+//	portico_panics_total{where}  counter; where proxy or admin: panics recovered in a handler
 package metrics

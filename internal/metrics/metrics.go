@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -17,8 +18,12 @@ var LatencyBuckets = []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5
 // rpcBuckets cover a local runner's answers: 100 µs to 2.5 s.
 var rpcBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 
-// registry is the one registry (see doc.go).
-var registry = prometheus.NewRegistry()
+// registry is the one registry (see doc.go), with the Go runtime collector.
+var registry = func() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector())
+	return r
+}()
 
 // The per-request HTTP series, recorded by the prometheus plugin. Label values are in
 // the order of the label names listed in doc.go. Do not reassign.
@@ -62,6 +67,8 @@ var (
 		"Access log lines dropped because the writer's queue was full")
 	loggerDropped = newCounterVec("portico_logger_dropped_total",
 		"Log entries a logger plugin dropped because its queue was full or its sink failed", "plugin")
+	panics = newCounterVec("portico_panics_total",
+		"Panics recovered in a request handler, by where (proxy, admin)", "where")
 )
 
 // Connection gauges, one per nginx stub_status state.
@@ -222,4 +229,27 @@ func LoggerDropped(plugin string, n int) {
 	if n > 0 {
 		loggerDropped.WithLabelValues(plugin).Add(float64(n))
 	}
+}
+
+// Where a panic was recovered, for CountPanic.
+const (
+	PanicProxy = "proxy" // the data plane's handler: a plugin, a hook or the gateway
+	PanicAdmin = "admin" // the Admin API's handler
+)
+
+// panicChildren are portico_panics_total's two series, created at init so both are
+// exported (at 0) before anything panics.
+var panicChildren = map[string]prometheus.Counter{
+	PanicProxy: panics.WithLabelValues(PanicProxy),
+	PanicAdmin: panics.WithLabelValues(PanicAdmin),
+}
+
+// CountPanic counts a panic recovered in a request handler; where is PanicProxy or
+// PanicAdmin.
+func CountPanic(where string) {
+	if c, ok := panicChildren[where]; ok {
+		c.Inc()
+		return
+	}
+	panics.WithLabelValues(where).Inc()
 }

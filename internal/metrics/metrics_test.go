@@ -134,12 +134,14 @@ func TestScrape(t *testing.T) {
 		`apisix_http_latency_bucket{consumer="",node="10.0.0.1",route="1",service="",type="request",le="5"} `,
 		"# TYPE apisix_bandwidth counter",
 		`apisix_bandwidth{consumer="",node="10.0.0.1",route="1",service="",type="egress"} `,
+		"# TYPE go_goroutines gauge",
+		"# TYPE go_memstats_heap_alloc_bytes gauge",
 	} {
 		if !strings.Contains(out, w) {
 			t.Errorf("scrape lacks %q", w)
 		}
 	}
-	for _, absent := range []string{`version="3.16.0"`, `ip="10.0.0.3"`, "go_goroutines"} {
+	for _, absent := range []string{`version="3.16.0"`, `ip="10.0.0.3"`, "process_open_fds"} {
 		if strings.Contains(out, absent) {
 			t.Errorf("scrape has %q", absent)
 		}
