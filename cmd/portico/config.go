@@ -35,6 +35,11 @@ type Config struct {
 		ReadHeaderTimeout float64 `yaml:"read_header_timeout"`
 		IdleTimeout       float64 `yaml:"idle_timeout"`
 		MaxHeaderBytes    int     `yaml:"max_header_bytes"`
+		// HTTP1 is the plain-HTTP listener's server: "portico" (proxy/h1, the default:
+		// no goroutine and two allocations per request; a client that goes away is only
+		// noticed when its connection is next read or written) or "net/http" (Go's
+		// server, which notices it at once at the cost of a goroutine per request).
+		HTTP1 string `yaml:"http1"`
 		// MaxBodySize bounds a request body in bytes (413 past it); 0 is no limit.
 		MaxBodySize int64 `yaml:"max_body_size"`
 		// UpstreamCA is a PEM bundle of the CAs trusted when verifying upstream
@@ -196,6 +201,9 @@ func (c *Config) validate() error {
 	}
 	if c.Proxy.ReadHeaderTimeout < 0 || c.Proxy.IdleTimeout < 0 || c.Proxy.MaxHeaderBytes < 0 {
 		return errors.New("config keys proxy.read_header_timeout, proxy.idle_timeout and proxy.max_header_bytes must not be negative")
+	}
+	if h := c.Proxy.HTTP1; h != "" && h != "portico" && h != "net/http" {
+		return fmt.Errorf("config key proxy.http1: %q is not portico or net/http", h)
 	}
 	if c.Proxy.MaxBodySize < 0 {
 		return fmt.Errorf("config key proxy.max_body_size: %d must not be negative (0 means no limit)", c.Proxy.MaxBodySize)

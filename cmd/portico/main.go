@@ -27,6 +27,7 @@ import (
 	"github.com/portico-gw/portico/plugins"
 	"github.com/portico-gw/portico/plugins/builtin"
 	"github.com/portico-gw/portico/proxy"
+	"github.com/portico-gw/portico/proxy/h1"
 	"github.com/portico-gw/portico/store"
 	"github.com/portico-gw/portico/wasmhost"
 )
@@ -285,22 +286,37 @@ func serve(cfg *Config, cfgPath, resources string) error {
 		},
 	})
 
-	proxySrv := &http.Server{
+	readHeaderTO := time.Duration(cfg.Proxy.ReadHeaderTimeout * float64(time.Second))
+	idleTO := time.Duration(cfg.Proxy.IdleTimeout * float64(time.Second))
+	proxyLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	// the plain-HTTP proxy listener: Portico's own HTTP/1.1 server (proxy/h1) unless
+	// proxy.http1 is net/http
+	var proxySrv server = &h1.Server{
 		Handler:           px,
 		ConnState:         metrics.ConnState,
-		ReadHeaderTimeout: time.Duration(cfg.Proxy.ReadHeaderTimeout * float64(time.Second)),
-		IdleTimeout:       time.Duration(cfg.Proxy.IdleTimeout * float64(time.Second)),
+		ReadHeaderTimeout: readHeaderTO,
+		IdleTimeout:       idleTO,
 		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ErrorLog:          proxyLog,
+	}
+	if cfg.Proxy.HTTP1 == "net/http" {
+		proxySrv = &http.Server{
+			Handler:           px,
+			ConnState:         metrics.ConnState,
+			ReadHeaderTimeout: readHeaderTO,
+			IdleTimeout:       idleTO,
+			MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
+			ErrorLog:          proxyLog,
+		}
 	}
 	// HTTPS serves the same handler ($scheme comes from the connection); its certificate
 	// is chosen by SNI from the current snapshot on every handshake
 	httpsSrv := &http.Server{
 		Handler:           px,
-		ReadHeaderTimeout: proxySrv.ReadHeaderTimeout,
-		IdleTimeout:       proxySrv.IdleTimeout,
-		MaxHeaderBytes:    proxySrv.MaxHeaderBytes,
-		ErrorLog:          proxySrv.ErrorLog,
+		ReadHeaderTimeout: readHeaderTO,
+		IdleTimeout:       idleTO,
+		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
+		ErrorLog:          proxyLog,
 	}
 	adminSrv := &http.Server{
 		Handler:           adm,
@@ -406,7 +422,7 @@ func serve(cfg *Config, cfgPath, resources string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout*float64(time.Second)))
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, srv := range []*http.Server{proxySrv, httpsSrv, adminSrv} {
+	for _, srv := range []server{proxySrv, httpsSrv, adminSrv} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -421,6 +437,13 @@ func serve(cfg *Config, cfgPath, resources string) error {
 	metricsSrv.Close()
 	log.Info("portico stopped")
 	return nil
+}
+
+// server is what the shutdown needs of a listener's server: net/http's or proxy/h1's.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
 }
 
 // metricsHandler serves Prometheus metrics where APISIX's export server does.
