@@ -47,8 +47,10 @@
 //
 // # Applying the runner's reply
 //
-// Stop: the status (0 means 200), the headers onto the response (the first entry of a
-// name sets, later ones add; no value deletes), the body; the request ends there.
+// Stop: the status (0 means 200; one net/http cannot send as a final status, below 200
+// or above 999, makes the reply malformed and the call fails), the headers onto the
+// response (the first entry of a name sets, later ones add; no value deletes), the body;
+// the request ends there.
 // Rewrite, in APISIX's order: path → Ctx.UpstreamURI, escaped as nginx's ngx_escape_uri
 // (controls, space, '#', '%', '?', non-ASCII), with the query kept; headers →
 // Ctx.R.Header (first sets, later add, no value deletes; "host" sets Ctx.UpstreamHost);

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 )
 
 // Frame types (APISIX constants.lua; the Go runner's internal/util/msg.go).
@@ -70,15 +71,22 @@ func readFrame(br *bufio.Reader, buf *[]byte) (byte, []byte, error) {
 	typ := hdr[0]
 	hdr[0] = 0
 	n := int(binary.BigEndian.Uint32(hdr[:]))
-	if cap(*buf) < n {
-		*buf = make([]byte, n)
-	}
-	p := (*buf)[:n]
-	if _, err := io.ReadFull(br, p); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return 0, nil, fmt.Errorf("data truncated: want %d bytes: %w", n, io.ErrUnexpectedEOF)
+	p := (*buf)[:0]
+	for len(p) < n {
+		if len(p) == cap(p) {
+			// grown as the bytes arrive: a length alone does not allocate 16 MiB
+			p = slices.Grow(p, min(n-len(p), max(len(p), 64<<10)))
 		}
-		return 0, nil, err
+		m, err := io.ReadFull(br, p[len(p):min(n, cap(p))])
+		p = p[:len(p)+m]
+		if err != nil {
+			*buf = p
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return 0, nil, fmt.Errorf("data truncated: want %d bytes: %w", n, io.ErrUnexpectedEOF)
+			}
+			return 0, nil, err
+		}
 	}
+	*buf = p
 	return typ, p, nil
 }

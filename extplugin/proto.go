@@ -230,18 +230,31 @@ type Action struct {
 	RespHeaders []Entry
 }
 
+// entryCost is what an entry counts against MaxPayload besides its name and value: the
+// least a TextEntry takes in a frame.
+const entryCost = 16
+
+// entries decodes a vector of n TextEntry. n and the lengths come from the runner's
+// buffer, so n does not size the slice (a bogus one would make an allocation that fails
+// with an out-of-memory crash no recover catches), an index past the buffer panics in
+// at (callers recover), and the bytes copied are bounded by MaxPayload: entries
+// sharing one long string could otherwise make a small frame copy terabytes.
 func entries(n int, at func(*A6.TextEntry, int) bool) []Entry {
 	if n == 0 {
 		return nil
 	}
-	out := make([]Entry, 0, n)
+	out := make([]Entry, 0, min(n, 64))
+	budget := MaxPayload
 	var te A6.TextEntry
 	for i := 0; i < n; i++ {
 		if !at(&te, i) {
 			continue
 		}
-		v := te.Value()
-		out = append(out, Entry{Name: string(te.Name()), Value: string(v), NoValue: v == nil})
+		name, v := te.Name(), te.Value()
+		if budget -= entryCost + len(name) + len(v); budget < 0 {
+			panic(fmt.Sprintf("%d entries, more than a frame holds", n))
+		}
+		out = append(out, Entry{Name: string(name), Value: string(v), NoValue: v == nil})
 	}
 	return out
 }
@@ -270,6 +283,10 @@ func decodeReqCallResp(p []byte) (a Action, err error) {
 		s.Init(tab.Bytes, tab.Pos)
 		a.Kind = ActionStop
 		a.Status = int(s.Status())
+		if a.Status != 0 && (a.Status < 200 || a.Status > 999) {
+			// net/http panics on such a final status
+			return Action{}, fmt.Errorf("malformed HTTPReqCall reply: Stop status %d", a.Status)
+		}
 		a.Headers = entries(s.HeadersLength(), s.Headers)
 		a.Body = cloneBytes(s.BodyBytes())
 	case hrc.ActionRewrite:

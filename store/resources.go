@@ -89,7 +89,7 @@ type Route struct {
 	FilterFunc      string          `json:"filter_func,omitempty"`
 	Script          string          `json:"script,omitempty"`
 	ScriptID        ID              `json:"script_id,omitempty"`
-	Plugins         Plugins         `json:"plugins,omitempty"`
+	Plugins         Plugins         `json:"plugins,omitzero"`
 	PluginConfigID  ID              `json:"plugin_config_id,omitempty"`
 	ServiceID       ID              `json:"service_id,omitempty"`
 	UpstreamID      ID              `json:"upstream_id,omitempty"`
@@ -129,7 +129,7 @@ func (r *Route) Enabled() bool { return r.Status == nil || *r.Status == 1 }
 // Service is APISIX's service: plugins, an upstream and hosts that routes inherit.
 type Service struct {
 	Meta
-	Plugins         Plugins   `json:"plugins,omitempty"`
+	Plugins         Plugins   `json:"plugins,omitzero"`
 	UpstreamID      ID        `json:"upstream_id,omitempty"`
 	Upstream        *Upstream `json:"upstream,omitempty"`
 	Hosts           []string  `json:"hosts,omitempty"`
@@ -267,7 +267,7 @@ type Consumer struct {
 	Username   string            `json:"username"`
 	Desc       string            `json:"desc,omitempty"`
 	Labels     map[string]string `json:"labels,omitempty"`
-	Plugins    Plugins           `json:"plugins,omitempty"`
+	Plugins    Plugins           `json:"plugins,omitzero"`
 	GroupID    ID                `json:"group_id,omitempty"`
 	CreateTime int64             `json:"create_time,omitempty"`
 	UpdateTime int64             `json:"update_time,omitempty"`
