@@ -43,6 +43,9 @@ type Ctx struct {
 	UpstreamTime time.Duration
 	// Status is the response status: the upstream's, or a plugin's; header_filter may change it.
 	Status int
+	// UpstreamStatus is $upstream_status: the status the upstream answered, or the
+	// gateway's 502/504 when it gave none; zero when no upstream was called.
+	UpstreamStatus int
 
 	// UpstreamURI, when set, is the path and query sent upstream instead of the
 	// canonical path and the client's query (proxy-rewrite).
@@ -207,6 +210,11 @@ func (c *Ctx) Var(name string) (string, bool) {
 		return r.URL.RequestURI(), true
 	case "upstream_addr":
 		return c.UpstreamAddr, c.UpstreamAddr != ""
+	case "upstream_status":
+		if c.UpstreamStatus == 0 {
+			return "", false
+		}
+		return strconv.Itoa(c.UpstreamStatus), true
 	case "status":
 		if c.Status == 0 {
 			return "", false

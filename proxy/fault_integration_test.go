@@ -195,9 +195,9 @@ func TestFault_UpstreamDiesMidResponse(t *testing.T) {
 	})
 	for route, addr := range map[string]string{"short": short.Addr, "chunk": midChunk.Addr} {
 		for _, l := range accessLines(t, alog, route) {
-			if l["status"] != "200" || l["upstream_addr"] != addr {
-				t.Errorf("access log of a cut response on %s: status %q upstream_addr %q, want 200 %s",
-					route, l["status"], l["upstream_addr"], addr)
+			if l["status"] != "200" || l["upstream_addr"] != addr || l["upstream_status"] != "200" {
+				t.Errorf("access log of a cut response on %s: status %q upstream_addr %q upstream_status %q, want 200 %s 200",
+					route, l["status"], l["upstream_addr"], l["upstream_status"], addr)
 			}
 		}
 	}

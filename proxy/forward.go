@@ -171,6 +171,9 @@ func (s *Server) forward(q *request, rt *route) {
 	}
 	if err != nil {
 		status, msg := s.upstreamError(r, err)
+		if c.UpstreamAddr != "" {
+			c.UpstreamStatus = status // as nginx, when the upstream gave no answer
+		}
 		s.fail(q, status, msg)
 		return
 	}
@@ -183,6 +186,7 @@ func (s *Server) forward(q *request, rt *route) {
 		}
 	}()
 	c.Status = resp.StatusCode
+	c.UpstreamStatus = resp.StatusCode
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		s.tunnel(w, r, resp)
 		return
