@@ -130,7 +130,8 @@ func (b *watchFault) Watch(ctx context.Context, after int64) <-chan store.WatchR
 }
 
 // TestReportStore: Run reports the store reachable after its load and each watch
-// response, unreachable when a watch fails, but not for a compaction; with
+// response, unreachable when a watch fails, reachable again as soon as the load that
+// follows a failed watch succeeds, and nothing for a compaction; with
 // ReportStore = metrics.SetEtcdReachable that is apisix_etcd_reachable.
 func TestReportStore(t *testing.T) {
 	bolt, err := store.OpenBolt(filepath.Join(t.TempDir(), "portico.db"), store.BoltOptions{})
@@ -178,7 +179,8 @@ func TestReportStore(t *testing.T) {
 	next("load", true)
 	be.errs <- fmt.Errorf("watch: %w: leader lost", store.ErrUnavailable)
 	next("watch error", false)
-	put("1") // the new watch sees it
+	next("load after the failed watch", true) // no change needed to tell
+	put("1")                                  // the new watch sees it
 	next("watch response", true)
 	be.errs <- fmt.Errorf("watch: %w", store.ErrCompacted)
 	next("reload after compaction", true)

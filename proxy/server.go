@@ -461,7 +461,29 @@ func (s *Server) Run(ctx context.Context, st *store.Store, ready chan<- struct{}
 	if ready != nil {
 		close(ready)
 	}
+	// failed: the last watch ended with an error. The next one starts with a load, which
+	// tells when the store answers again (a new watch says nothing until a change) and
+	// catches up on what happened meanwhile.
+	failed := false
+	backoff := 100 * time.Millisecond
 	for {
+		if failed {
+			r, err := load()
+			if err != nil {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 2*time.Second)
+				continue
+			}
+			failed, backoff = false, 100*time.Millisecond
+			if r != rev {
+				rev = r
+				rebuild(rev)
+			}
+		}
 		wctx, cancel := context.WithCancel(ctx)
 		w := st.Watch(wctx, rev)
 		compacted := false
@@ -472,6 +494,7 @@ func (s *Server) Run(ctx context.Context, st *store.Store, ready chan<- struct{}
 				s.log.Warn("store watch ended", "err", err)
 				if ctx.Err() == nil { // not Run's own end
 					report(false)
+					failed = true
 				}
 			}
 		}

@@ -222,6 +222,23 @@ func serve(cfg *Config, cfgPath, resources string) error {
 	px.Registry = reg
 	if cfg.Store.Type == "etcd" {
 		px.ReportStore = metrics.SetEtcdReachable
+		// etcd's watch reconnects silently: a read every few seconds tells when etcd is
+		// away (and back) even while nothing changes
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(3 * time.Second):
+				}
+				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				err := storeReachable(pctx, st)
+				cancel()
+				if ctx.Err() == nil {
+					metrics.SetEtcdReachable(err == nil)
+				}
+			}
+		}()
 	}
 	px.MaxBodySize = cfg.Proxy.MaxBodySize
 	proxy.SetUpstreamCA(cfg.upstreamCA) // nil: the system's roots
@@ -437,6 +454,16 @@ func serve(cfg *Config, cfgPath, resources string) error {
 	metricsSrv.Close()
 	log.Info("portico stopped")
 	return nil
+}
+
+// storeReachable reads one key from the store: nil when the store answers.
+func storeReachable(ctx context.Context, st *store.Store) error {
+	return st.View(ctx, func(r store.Reader) error {
+		if _, err := r.Get(store.KindRoute, "portico-reachability-probe"); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		return nil
+	})
 }
 
 // server is what the shutdown needs of a listener's server: net/http's or proxy/h1's.

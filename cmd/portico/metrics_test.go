@@ -55,20 +55,31 @@ func TestMetricsAndAccessLog(t *testing.T) {
 }
 
 // TestEtcdReachableMetric: a node on etcd exports apisix_etcd_reachable 1 once it has
-// loaded its configuration.
+// loaded its configuration, 0 while etcd is away, and 1 again once etcd is back, with
+// no configuration change needed to tell.
 func TestEtcdReachableMetric(t *testing.T) {
 	etcd := porticotest.StartEtcd(t)
-	p := porticotest.Start(t, porticotest.Options{ExtraConfig: "store:\n  type: etcd\n  etcd:\n    endpoints: [\"" + etcd.Endpoint + "\"]\n"})
+	p := porticotest.Start(t, porticotest.Options{ExtraConfig: "store:\n  type: etcd\n  etcd:\n    endpoints: [\"" + etcd.Endpoint + "\"]\n    timeout: 1\n"})
 	if p.MetricsURL == "" {
 		t.Fatalf("no metrics listener in the start-up line:\n%s", p.Logs())
 	}
-	resp, err := http.Get(p.MetricsURL + "/apisix/prometheus/metrics")
-	if err != nil {
-		t.Fatal(err)
+	reachable := func(want string) func() bool {
+		re := regexp.MustCompile(`(?m)^apisix_etcd_reachable ` + want + `$`)
+		return func() bool {
+			resp, err := http.Get(p.MetricsURL + "/apisix/prometheus/metrics")
+			if err != nil {
+				return false
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			return re.Match(body)
+		}
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !regexp.MustCompile(`(?m)^apisix_etcd_reachable 1$`).Match(body) {
-		t.Errorf("want apisix_etcd_reachable 1:\n%s", body)
+	if !reachable("1")() {
+		t.Errorf("want apisix_etcd_reachable 1 after start")
 	}
+	etcd.Stop()
+	porticotest.Eventually(t, 60*time.Second, "apisix_etcd_reachable 0 with etcd stopped", reachable("0"))
+	etcd.Start()
+	porticotest.Eventually(t, 60*time.Second, "apisix_etcd_reachable 1 with etcd back", reachable("1"))
 }
