@@ -338,10 +338,16 @@ func TestUpstreamSendTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	var held []net.Conn
+	held := make(chan net.Conn, 16)
 	t.Cleanup(func() {
-		for _, c := range held {
-			c.Close()
+		ln.Close()
+		for {
+			select {
+			case c := <-held:
+				c.Close()
+			default:
+				return
+			}
 		}
 	})
 	go func() {
@@ -350,7 +356,11 @@ func TestUpstreamSendTimeout(t *testing.T) {
 			if err != nil {
 				return
 			}
-			held = append(held, c) // accepted, never read
+			select {
+			case held <- c: // accepted, never read
+			default:
+				c.Close()
+			}
 		}
 	}()
 	r := p.Admin(t, "PUT", "/apisix/admin/routes/send", `{"uri":"/send","upstream":{"timeout":{"connect":1,"send":0.3,"read":30},"nodes":{"`+ln.Addr().String()+`":1}}}`)
