@@ -322,6 +322,10 @@ func (c *conn) fail(e *statusError) {
 
 // closeWriteAndWait flushes, sends FIN, and reads what the client still sends for a
 // short while, so closing does not reset the connection before it read our answer.
+// Like nginx's lingering_time the bound is time, not bytes: a client still pushing a
+// large body it was refused (a 413, a 504 on a stalled upstream) finishes its write
+// into our discard loop and then reads the answer, where a byte cap would reset it
+// mid-write and lose the answer.
 func (c *conn) closeWriteAndWait() {
 	if err := c.bw.Flush(); err != nil {
 		return
@@ -334,19 +338,14 @@ func (c *conn) closeWriteAndWait() {
 	c.br.Discard(c.br.Buffered())
 	bp := scratchPool.Get().(*[]byte)
 	defer scratchPool.Put(bp)
-	for total := 0; total < maxLinger; {
-		n, err := c.rwc.Read(*bp)
-		total += n
-		if err != nil {
+	for {
+		if _, err := c.rwc.Read(*bp); err != nil {
 			return
 		}
 	}
 }
 
-const (
-	rstAvoidanceDelay = 500 * time.Millisecond
-	maxLinger         = 4 << 20
-)
+const rstAvoidanceDelay = 500 * time.Millisecond
 
 // optionsHandler answers "OPTIONS *" as net/http's globalOptionsHandler.
 type optionsHandler struct{}
