@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/portico-gw/portico/proxy/h1"
 	"github.com/portico-gw/portico/store"
 )
 
@@ -148,6 +150,8 @@ type pconn struct {
 	nread  int64     // bytes read, to tell whether a response had begun
 	limit  int64     // nread may not pass it while a response header is read; 0: none
 	abort  func()    // closes nc; made once, for context.AfterFunc
+	rdAt   time.Time // the read deadline exchange armed; zero: none
+	wdSet  bool      // a write deadline was armed: re-arm it for every request
 }
 
 func (pc *pconn) Read(p []byte) (int, error) {
@@ -160,6 +164,30 @@ func (pc *pconn) Read(p []byte) (int, error) {
 }
 
 func (pc *pconn) close() { pc.nc.Close() }
+
+// smallWrite is the largest request write that needs no send deadline (see exchange).
+const smallWrite = 4 << 10
+
+// armRead arms the wait for a response header: d from now. The deadline armed for the
+// previous response is kept when it falls short of the new one by less than a 64th of
+// d (at most a second): moving it is a runtime timer update and a clock read that a
+// connection carrying requests back to back would otherwise pay for each. The wait may
+// so end up to that much early.
+func (pc *pconn) armRead(now time.Time, d time.Duration) {
+	if d <= 0 {
+		if !pc.rdAt.IsZero() {
+			pc.nc.SetReadDeadline(time.Time{})
+			pc.rdAt = time.Time{}
+		}
+		return
+	}
+	want := now.Add(d)
+	if !pc.rdAt.IsZero() && !pc.rdAt.After(want) && want.Sub(pc.rdAt) < min(d/64, time.Second) {
+		return
+	}
+	pc.nc.SetReadDeadline(want)
+	pc.rdAt = want
+}
 
 // get returns a pooled connection (reused) or dials one; fresh skips the pool.
 func (p *connPool) get(ctx context.Context, fresh bool) (pc *pconn, reused bool, err error) {
@@ -403,10 +431,14 @@ func (c *h1Client) exchange(ctx context.Context, pc *pconn, req *http.Request, m
 		return nil, retry, err
 	}
 	pc.nreq++
+	now := time.Now()
 	var w io.Writer = pc.nc
-	if c.sendTO > 0 {
-		// timeout.send, as nginx's proxy_send_timeout: between two successive writes
-		pc.nc.SetWriteDeadline(time.Now().Add(c.sendTO))
+	if c.sendTO > 0 && (mode >= bodyStream || len(msg) > smallWrite || pc.wdSet) {
+		// timeout.send, as nginx's proxy_send_timeout: between two successive writes.
+		// A small request on a connection that only ever carried small ones cannot
+		// block (the socket's send buffer holds it whole), so it needs no deadline.
+		pc.nc.SetWriteDeadline(now.Add(c.sendTO))
+		pc.wdSet = true
 		w = sendWriter{pc.nc, c.sendTO}
 	}
 	n, err := pc.nc.Write(msg)
@@ -436,9 +468,9 @@ func (c *h1Client) exchange(ctx context.Context, pc *pconn, req *http.Request, m
 	start := pc.nread
 	br := brPool.Get().(*bufio.Reader)
 	br.Reset(pc)
-	pc.nc.SetReadDeadline(time.Now().Add(c.respTO))
+	pc.armRead(now, c.respTO)
 	pc.limit = start + maxHeaderBytes
-	resp, err = readResponse(br, req)
+	resp, err = readResponse(br, req, true)
 	pc.limit = 0
 	if err != nil {
 		br.Reset(nil)
@@ -454,24 +486,34 @@ func (c *h1Client) exchange(ctx context.Context, pc *pconn, req *http.Request, m
 		resp.Body = http.NoBody
 		return resp, false, nil
 	}
-	b := &h1Body{rc: resp.Body, pc: pc, br: br, stop: stop, close: resp.Close || req.Close, ctx: ctx}
+	b := &h1Body{rc: resp.Body, remain: resp.ContentLength, pc: pc, br: br, stop: stop, close: resp.Close || req.Close, ctx: ctx}
 	if resp.Body == http.NoBody {
 		b.finish(true)
 		return resp, false, nil
 	}
 	if resp.ContentLength < 0 || int64(br.Buffered()) < resp.ContentLength {
 		pc.nc.SetReadDeadline(time.Time{}) // the body is read without a deadline
+		pc.rdAt = time.Time{}
 	} // else the whole body is buffered: nc is not read again before the next deadline
 	resp.Body = b
 	return resp, false, nil
 }
 
 // readResponse reads the final response, skipping interim 1xx ones other than 101.
-func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+// When fast, a head h1.ParseResponseHead takes is read without net/http (about a third
+// of the allocations); its body of resp.ContentLength bytes is then left in br, with
+// resp.Body nil, for h1Body to read.
+func readResponse(br *bufio.Reader, req *http.Request, fast bool) (*http.Response, error) {
 	for i := 0; ; i++ {
-		resp, err := http.ReadResponse(br, req)
-		if err != nil {
-			return nil, err
+		var resp *http.Response
+		if fast {
+			resp = fastResponse(br, req)
+		}
+		if resp == nil {
+			var err error
+			if resp, err = http.ReadResponse(br, req); err != nil {
+				return nil, err
+			}
 		}
 		if resp.StatusCode < 100 || resp.StatusCode > 199 || resp.StatusCode == http.StatusSwitchingProtocols {
 			return resp, nil
@@ -482,12 +524,38 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 	}
 }
 
+var endOfHead = []byte("\r\n\r\n")
+
+// fastResponse is the response whose whole head is in br after at most one read and
+// that h1.ParseResponseHead takes, or nil with nothing of br consumed.
+func fastResponse(br *bufio.Reader, req *http.Request) *http.Response {
+	if _, err := br.Peek(1); err != nil {
+		return nil // http.ReadResponse gives the error
+	}
+	buf, _ := br.Peek(br.Buffered())
+	end := bytes.Index(buf, endOfHead)
+	if end < 0 {
+		return nil
+	}
+	end += len(endOfHead)
+	head := req.Method == http.MethodHead
+	resp := &http.Response{Request: req}
+	if !h1.ParseResponseHead(string(buf[:end]), head, resp) {
+		return nil
+	}
+	br.Discard(end)
+	if head || resp.ContentLength == 0 {
+		resp.Body = http.NoBody
+	}
+	return resp
+}
+
 // earlyResponse reads a response the upstream may have sent before it stopped reading
 // the request body; the connection is not reused after it.
 func earlyResponse(pc *pconn, req *http.Request) *http.Response {
 	br := bufio.NewReaderSize(pc, 4<<10)
 	pc.nc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	resp, err := readResponse(br, req)
+	resp, err := readResponse(br, req, false)
 	if err != nil || resp.StatusCode == http.StatusSwitchingProtocols {
 		pc.close()
 		return nil
@@ -570,14 +638,15 @@ func writeLastChunk(w io.Writer, trailer http.Header, b []byte) error {
 // connection, closed before that it closes it. Read and Close are not safe to call
 // concurrently.
 type h1Body struct {
-	rc    io.ReadCloser // http.ReadResponse's body, reading br
-	pc    *pconn
-	br    *bufio.Reader // pooled; nil after earlyResponse
-	stop  func() bool   // stops the context's AfterFunc
-	close bool          // the connection is not reusable after this response
-	ctx   context.Context
-	done  bool
-	err   error
+	rc     io.ReadCloser // http.ReadResponse's body, reading br; nil: remain bytes of br
+	remain int64
+	pc     *pconn
+	br     *bufio.Reader // pooled; nil after earlyResponse
+	stop   func() bool   // stops the context's AfterFunc
+	close  bool          // the connection is not reusable after this response
+	ctx    context.Context
+	done   bool
+	err    error
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
@@ -587,7 +656,24 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		}
 		return 0, io.EOF
 	}
-	n, err := b.rc.Read(p)
+	var (
+		n   int
+		err error
+	)
+	if b.rc != nil {
+		n, err = b.rc.Read(p)
+	} else {
+		if int64(len(p)) > b.remain {
+			p = p[:b.remain]
+		}
+		n, err = b.br.Read(p)
+		b.remain -= int64(n)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		} else if err == nil && b.remain == 0 {
+			err = io.EOF // at once: the connection goes back to the pool before the next Read
+		}
+	}
 	if err == io.EOF {
 		b.finish(true)
 	} else if err != nil {

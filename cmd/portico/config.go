@@ -56,8 +56,11 @@ type Config struct {
 		TLS *AdminTLS `yaml:"tls"`
 	} `yaml:"admin"`
 	// Status serves /healthz and /readyz (and APISIX's /status, /status/ready).
+	// Pprof adds Go's /debug/pprof/ profiles to it (off by default: they expose
+	// the process's internals and cost CPU while they run).
 	Status struct {
 		Listen string `yaml:"listen"`
+		Pprof  bool   `yaml:"pprof"`
 	} `yaml:"status"`
 	// Metrics serves Prometheus metrics at /apisix/prometheus/metrics, as APISIX's
 	// prometheus export server ("off" disables it).

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -310,7 +311,7 @@ func serve(cfg *Config, cfgPath, resources string) error {
 	// proxy.http1 is net/http
 	var proxySrv server = &h1.Server{
 		Handler:           px,
-		ConnState:         metrics.ConnState,
+		ConnStateChange:   metrics.ConnStateChange,
 		ReadHeaderTimeout: readHeaderTO,
 		IdleTimeout:       idleTO,
 		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
@@ -342,7 +343,7 @@ func serve(cfg *Config, cfgPath, resources string) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	statusSrv := &http.Server{
-		Handler:           statusHandler(px, st),
+		Handler:           statusHandler(px, st, cfg.Status.Pprof),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
@@ -486,7 +487,7 @@ var draining atomic.Bool
 
 // statusHandler serves liveness and readiness: /healthz answers while the process runs;
 // /readyz once a snapshot is loaded and the store answers, until shutdown begins.
-func statusHandler(px *proxy.Server, st *store.Store) http.Handler {
+func statusHandler(px *proxy.Server, st *store.Store, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	alive := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -519,5 +520,12 @@ func statusHandler(px *proxy.Server, st *store.Store) http.Handler {
 	mux.HandleFunc("GET /status", alive)
 	mux.HandleFunc("GET /readyz", ready)
 	mux.HandleFunc("GET /status/ready", ready)
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }

@@ -82,3 +82,30 @@ func TestDrainOnSIGTERM(t *testing.T) {
 		t.Errorf("exit code = %d, want 0", code)
 	}
 }
+
+// TestPprof: Go's profiles are on the status listener only when status.pprof is set.
+func TestPprof(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		opts := porticotest.Options{}
+		if on {
+			opts.StatusConfig = "pprof: true"
+		}
+		p := porticotest.Start(t, opts)
+		resp, err := http.Get(p.StatusURL + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got := resp.StatusCode == 200 && strings.Contains(string(b), "goroutine profile:")
+		if got != on {
+			t.Errorf("status.pprof %v: GET /debug/pprof/goroutine = %d %.80q", on, resp.StatusCode, b)
+		}
+		if resp, err := http.Get(p.ProxyURL + "/debug/pprof/"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				t.Errorf("status.pprof %v: the proxy listener serves /debug/pprof/", on)
+			}
+		}
+	}
+}

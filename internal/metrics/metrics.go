@@ -181,6 +181,24 @@ func ConnState(c net.Conn, s http.ConnState) {
 	}
 }
 
+// ConnStateChange keeps the same gauges as ConnState for a server that tells the
+// state a connection leaves (proxy/h1's hook): no table of connections, no lookup.
+func ConnStateChange(prev, next http.ConnState) {
+	switch next {
+	case http.StateNew:
+		connAccepted.Inc()
+		connHandled.Inc()
+		connActive.Inc()
+		connReading.Inc()
+	case http.StateActive, http.StateIdle:
+		stateGauge(prev).Dec()
+		stateGauge(next).Inc()
+	case http.StateHijacked, http.StateClosed:
+		stateGauge(prev).Dec()
+		connActive.Dec()
+	}
+}
+
 func stateGauge(s http.ConnState) prometheus.Gauge {
 	switch s {
 	case http.StateActive:

@@ -188,6 +188,32 @@ func TestConnState(t *testing.T) {
 	}
 }
 
+func TestConnStateChange(t *testing.T) {
+	base := connGauges()
+	steps := []struct {
+		prev, next http.ConnState
+		want       [6]float64 // active, reading, writing, waiting, accepted, handled: change from base
+	}{
+		{http.StateNew, http.StateNew, [6]float64{1, 1, 0, 0, 1, 1}},    // a
+		{http.StateNew, http.StateNew, [6]float64{2, 2, 0, 0, 2, 2}},    // b
+		{http.StateNew, http.StateActive, [6]float64{2, 1, 1, 0, 2, 2}}, // a
+		{http.StateActive, http.StateIdle, [6]float64{2, 1, 0, 1, 2, 2}},
+		{http.StateNew, http.StateActive, [6]float64{2, 0, 1, 1, 2, 2}}, // b
+		{http.StateActive, http.StateHijacked, [6]float64{1, 0, 0, 1, 2, 2}},
+		{http.StateIdle, http.StateClosed, [6]float64{0, 0, 0, 0, 2, 2}}, // a
+	}
+	for i, st := range steps {
+		ConnStateChange(st.prev, st.next)
+		got := connGauges()
+		for j := range got {
+			got[j] -= base[j]
+		}
+		if got != st.want {
+			t.Errorf("step %d (%v → %v): got %v, want %v", i, st.prev, st.next, got, st.want)
+		}
+	}
+}
+
 func TestConnState_hammer(t *testing.T) {
 	base := connGauges()
 	var wg sync.WaitGroup

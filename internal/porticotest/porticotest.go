@@ -100,6 +100,8 @@ type Options struct {
 	AdminConfig string
 	// ProxyConfig is the same for the proxy: block ("https_listen: 127.0.0.1:0").
 	ProxyConfig string
+	// StatusConfig is the same for the status: block ("pprof: true").
+	StatusConfig string
 }
 
 // Start runs portico with a fresh data dir and a random admin key; it is stopped when
@@ -116,19 +118,9 @@ func Start(t testing.TB, opts ...Options) *Portico {
 		p.DataDir = t.TempDir()
 	}
 	p.Config = filepath.Join(t.TempDir(), "portico.yaml")
-	var adminExtra strings.Builder
-	for _, l := range strings.Split(strings.TrimSpace(o.AdminConfig), "\n") {
-		if l != "" {
-			adminExtra.WriteString("  " + l + "\n")
-		}
-	}
-	var proxyExtra strings.Builder
-	for _, l := range strings.Split(strings.TrimSpace(o.ProxyConfig), "\n") {
-		if l != "" {
-			proxyExtra.WriteString("  " + l + "\n")
-		}
-	}
-	cfg := fmt.Sprintf("proxy:\n  listen: 127.0.0.1:0\n%sadmin:\n  listen: 127.0.0.1:0\n  keys:\n    - name: test\n      key: %s\n      role: admin\n    - name: viewer\n      key: viewer-%s\n      role: viewer\n%sstatus:\n  listen: 127.0.0.1:0\nmetrics:\n  listen: 127.0.0.1:0\ndata_dir: %s\nlog:\n  level: info\n%s", proxyExtra.String(), p.Key, p.Key, adminExtra.String(), p.DataDir, o.ExtraConfig)
+	adminExtra := indentBlock(o.AdminConfig)
+	proxyExtra, statusExtra := indentBlock(o.ProxyConfig), indentBlock(o.StatusConfig)
+	cfg := fmt.Sprintf("proxy:\n  listen: 127.0.0.1:0\n%sadmin:\n  listen: 127.0.0.1:0\n  keys:\n    - name: test\n      key: %s\n      role: admin\n    - name: viewer\n      key: viewer-%s\n      role: viewer\n%sstatus:\n  listen: 127.0.0.1:0\n%smetrics:\n  listen: 127.0.0.1:0\ndata_dir: %s\nlog:\n  level: info\n%s", proxyExtra, p.Key, p.Key, adminExtra, statusExtra, p.DataDir, o.ExtraConfig)
 	if err := os.WriteFile(p.Config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +133,17 @@ func Start(t testing.TB, opts ...Options) *Portico {
 		}
 	})
 	return p
+}
+
+// indentBlock indents YAML lines to go inside a top-level block.
+func indentBlock(lines string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(lines), "\n") {
+		if l != "" {
+			b.WriteString("  " + l + "\n")
+		}
+	}
+	return b.String()
 }
 
 var (

@@ -252,7 +252,7 @@ func (b *body) lockCutting() {
 		return
 	}
 	b.c.rwc.SetReadDeadline(aLongTimeAgo)
-	b.c.rdArmed = true
+	b.c.rdArmed, b.c.rdAt = true, time.Time{}
 	b.mu.Lock()
 	b.failed = true
 }

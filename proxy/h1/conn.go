@@ -43,7 +43,8 @@ type conn struct {
 	hb   *[]byte
 
 	werr             error
-	rdArmed, wdArmed bool // a read or write deadline may be set
+	rdArmed, wdArmed bool      // a read or write deadline may be set
+	rdAt             time.Time // the read deadline armRead set; zero: unknown
 	hijacked         bool
 	lastPOST         bool
 }
@@ -62,10 +63,17 @@ func (c *conn) holdBuf() []byte {
 }
 
 func (c *conn) setState(st http.ConnState) {
-	c.state.Store(uint64(time.Now().Unix())<<8 | uint64(st))
+	var unix int64
+	if st == http.StateNew || st == http.StateIdle {
+		unix = time.Now().Unix() // for Shutdown, which looks at no other state's time
+	}
+	prev := http.ConnState(c.state.Swap(uint64(unix)<<8|uint64(st)) & 0xff)
 	switch st {
 	case http.StateHijacked, http.StateClosed:
 		c.srv.untrack(c)
+	}
+	if hook := c.srv.ConnStateChange; hook != nil {
+		hook(prev, st)
 	}
 	if hook := c.srv.ConnState; hook != nil {
 		hook(c.rwc, st)
@@ -79,6 +87,7 @@ func (c *conn) getState() (http.ConnState, int64) {
 
 // setReadDeadline arms the read deadline d from now, or clears it for d == 0.
 func (c *conn) setReadDeadline(d time.Duration) {
+	c.rdAt = time.Time{}
 	if d > 0 {
 		c.rwc.SetReadDeadline(time.Now().Add(d))
 		c.rdArmed = true
@@ -88,9 +97,31 @@ func (c *conn) setReadDeadline(d time.Duration) {
 	}
 }
 
+// armIdle arms the wait for the next request: IdleTimeout from now. A deadline this
+// connection armed for the same wait is kept when it falls short of the new one by
+// less than idleSlack: moving it is a runtime timer update (with a clock read) that a
+// connection serving requests back to back would otherwise pay for every one. The
+// wait may so end up to idleSlack early.
+func (c *conn) armIdle(d time.Duration) {
+	if d <= 0 {
+		c.setReadDeadline(0)
+		return
+	}
+	want := time.Now().Add(d)
+	if c.rdArmed && !c.rdAt.IsZero() && !c.rdAt.After(want) && want.Sub(c.rdAt) < idleSlack(d) {
+		return
+	}
+	c.rwc.SetReadDeadline(want)
+	c.rdArmed, c.rdAt = true, want
+}
+
+// idleSlack is how early an idle wait may end: a 64th of it, at most a second.
+func idleSlack(d time.Duration) time.Duration { return min(d/64, time.Second) }
+
 func (c *conn) hijack() {
 	c.hijacked = true
 	c.rwc.SetDeadline(time.Time{})
+	c.rdArmed, c.rdAt = false, time.Time{}
 	c.setState(http.StateHijacked)
 }
 
@@ -111,12 +142,16 @@ func (c *conn) serve() {
 	for first := true; ; first = false {
 		if !first {
 			if c.br.Buffered() == 0 {
-				c.setReadDeadline(s.IdleTimeout)
+				c.armIdle(s.IdleTimeout)
 				if _, err := c.br.Peek(1); err != nil {
 					return
 				}
 			}
-			c.setReadDeadline(s.ReadHeaderTimeout)
+			// ReadHeaderTimeout bounds reading the rest of the head; a head that came
+			// whole (the common case: one segment) has nothing left to wait for
+			if buf, _ := c.br.Peek(c.br.Buffered()); !bytes.Contains(buf, crlfcrlf) {
+				c.setReadDeadline(s.ReadHeaderTimeout)
+			}
 		}
 		if c.lastPOST {
 			// RFC 9112 §2.2 tolerance for clients that end a POST body with CRLF
@@ -152,8 +187,10 @@ func (c *conn) serve() {
 			c.fail(perr)
 			return
 		}
-		if c.rdArmed {
-			c.setReadDeadline(0) // the handler's own timeouts rule from here
+		if c.rdArmed && r.ContentLength != 0 {
+			// the handler's own timeouts rule reading the body; without one the
+			// connection is not read until the next request, whose wait re-arms
+			c.setReadDeadline(0)
 		}
 		r.RemoteAddr = c.remote
 
@@ -334,7 +371,7 @@ func (c *conn) closeWriteAndWait() {
 		cw.CloseWrite()
 	}
 	c.rwc.SetReadDeadline(time.Now().Add(rstAvoidanceDelay))
-	c.rdArmed = true
+	c.rdArmed, c.rdAt = true, time.Time{}
 	c.br.Discard(c.br.Buffered())
 	bp := scratchPool.Get().(*[]byte)
 	defer scratchPool.Put(bp)

@@ -18,7 +18,11 @@ type Server struct {
 	IdleTimeout       time.Duration // waiting for the next request on a kept-alive connection; 0: none
 	MaxHeaderBytes    int           // request line + headers (plus 4 KiB, as net/http); 0: 1 MiB
 	ConnState         func(net.Conn, http.ConnState)
-	ErrorLog          *log.Logger // nil: discard
+	// ConnStateChange, when set, is called as ConnState is, with the state the
+	// connection leaves (StateNew for a new one): a hook keeping counts per state needs
+	// no table of connections to know it.
+	ConnStateChange func(prev, next http.ConnState)
+	ErrorLog        *log.Logger // nil: discard
 
 	inShutdown atomic.Bool
 	mu         sync.Mutex

@@ -253,10 +253,15 @@ func TestConnState(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var mu sync.Mutex
-			var got []http.ConnState
+			var got, prevs []http.ConnState
 			closed := make(chan struct{})
 			s := &Server{
 				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}),
+				ConnStateChange: func(prev, next http.ConnState) {
+					mu.Lock()
+					prevs = append(prevs, prev)
+					mu.Unlock()
+				},
 				ConnState: func(_ net.Conn, st http.ConnState) {
 					mu.Lock()
 					got = append(got, st)
@@ -276,6 +281,11 @@ func TestConnState(t *testing.T) {
 			defer mu.Unlock()
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("states = %v, want %v", got, tt.want)
+			}
+			// ConnStateChange: each state left, StateNew for the first
+			wantPrev := append([]http.ConnState{http.StateNew}, tt.want[:len(tt.want)-1]...)
+			if !slices.Equal(prevs, wantPrev) {
+				t.Errorf("previous states = %v, want %v", prevs, wantPrev)
 			}
 		})
 	}
