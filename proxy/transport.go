@@ -145,13 +145,14 @@ type connPool struct {
 type pconn struct {
 	nc     net.Conn
 	pool   *connPool
-	nreq   int       // requests sent on it
-	idleAt time.Time // when it was last pooled
-	nread  int64     // bytes read, to tell whether a response had begun
-	limit  int64     // nread may not pass it while a response header is read; 0: none
-	abort  func()    // closes nc; made once, for context.AfterFunc
-	rdAt   time.Time // the read deadline exchange armed; zero: none
-	wdSet  bool      // a write deadline was armed: re-arm it for every request
+	nreq   int             // requests sent on it
+	idleAt time.Time       // when it was last pooled
+	nread  int64           // bytes read, to tell whether a response had begun
+	limit  int64           // nread may not pass it while a response header is read; 0: none
+	abort  func()          // closes nc; made once, for context.AfterFunc
+	rc     syscall.RawConn // for writeAwait; nil: none
+	rdAt   time.Time       // the read deadline exchange armed; zero: none
+	wdSet  bool            // a write deadline was armed: re-arm it for every request
 }
 
 func (pc *pconn) Read(p []byte) (int, error) {
@@ -219,7 +220,7 @@ func (p *connPool) get(ctx context.Context, fresh bool) (pc *pconn, reused bool,
 	if err != nil {
 		return nil, false, err
 	}
-	pc = &pconn{nc: nc, pool: p}
+	pc = &pconn{nc: nc, pool: p, rc: rawConnOf(nc)}
 	pc.abort = pc.close
 	return pc, false, nil
 }
@@ -441,7 +442,31 @@ func (c *h1Client) exchange(ctx context.Context, pc *pconn, req *http.Request, m
 		pc.wdSet = true
 		w = sendWriter{pc.nc, c.sendTO}
 	}
-	n, err := pc.nc.Write(msg)
+	var n int
+	if mode < bodyStream && pc.rc != nil {
+		// the whole request is msg: written, then parked until the answer comes
+		pc.armRead(now, c.respTO)
+		var werr, rerr error
+		n, werr, rerr = pc.writeAwait(msg)
+		if werr == nil && rerr == nil && n < len(msg) {
+			// the socket took part of it: the rest may block, under the send timeout
+			var m int
+			if c.sendTO > 0 {
+				pc.wdSet = true
+				m, werr = sendWriter{pc.nc, c.sendTO}.Write(msg[n:])
+			} else {
+				m, werr = pc.nc.Write(msg[n:])
+			}
+			n += m
+		}
+		if rerr != nil {
+			// as a failed read of the answer: the request went out whole
+			return fail(rerr)
+		}
+		err = werr
+	} else {
+		n, err = pc.nc.Write(msg)
+	}
 	if err != nil {
 		if n == 0 && reused {
 			retry = true
