@@ -210,13 +210,32 @@ func (s *Server) outRequest(q *request, rt *route, upgrade bool) *http.Request {
 	c := &q.ctx
 	r := c.R
 	up := q.up
-	out := new(http.Request)
-	*out = *r
+	// h1Client is done with the request when RoundTrip returns (it writes it whole
+	// before reading the answer), so the request's Request, URL and header map are the
+	// pooled request's; http.Transport may still write a body after, so it gets its own
+	_, reuse := up.tr.(*h1Client)
+	reuse = reuse && !upgrade
+	var out *http.Request
+	var h http.Header
+	if reuse {
+		out, h = &q.out, q.outHeader
+		*out = *r
+		out.URL = &q.outURL
+		if h == nil {
+			h = make(http.Header, len(r.Header)+5)
+			q.outHeader = h
+		}
+	} else {
+		out = new(http.Request)
+		*out = *r
+		out.URL = new(url.URL)
+		h = make(http.Header, len(r.Header)+5)
+	}
 	out.RequestURI = ""
 	out.Close = false
 	// RawPath always: net/url would otherwise escape sub-delims ('!', '(', '*', …) that
 	// the client sent bare, and the upstream would see a path the router did not
-	out.URL = &url.URL{Scheme: up.scheme, Path: c.Path, RawPath: escapePath(c.Path), RawQuery: r.URL.RawQuery}
+	*out.URL = url.URL{Scheme: up.scheme, Path: c.Path, RawPath: escapePath(c.Path), RawQuery: r.URL.RawQuery}
 	if c.UpstreamURI != "" {
 		// proxy-rewrite: the path (escaped) and query to send as they are
 		p, rq, _ := strings.Cut(c.UpstreamURI, "?")
@@ -243,7 +262,6 @@ func (s *Server) outRequest(q *request, rt *route, upgrade bool) *http.Request {
 	default:
 		out.Host = r.Host
 	}
-	h := make(http.Header, len(r.Header)+5)
 	for k, vs := range r.Header {
 		h[k] = vs
 	}
@@ -275,6 +293,15 @@ func (s *Server) outRequest(q *request, rt *route, upgrade bool) *http.Request {
 		h["User-Agent"] = nil // keep Go from adding its own
 	}
 	out.Header = h
+	if reuse && !asciiHost(out.Host) {
+		// h1Client hands a non-ASCII Host to http.Transport (IDNA)
+		own := new(http.Request)
+		*own = *out
+		own.URL = new(url.URL)
+		*own.URL = *out.URL
+		own.Header = out.Header.Clone()
+		return own
+	}
 	return out
 }
 

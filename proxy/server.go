@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -89,6 +90,11 @@ type request struct {
 	skipFn       func(int) bool
 	// watch is the forwarded body when its length is unknown; nil otherwise.
 	watch *bodyWatch
+	// out, outURL and outHeader are the upstream request's when h1Client sends it
+	// (outRequest); the header map is cleared, not freed, between requests.
+	out       http.Request
+	outURL    url.URL
+	outHeader http.Header
 }
 
 // skip reports whether node i must not be picked: tried already, or unhealthy.
@@ -305,6 +311,12 @@ func (s *Server) release(q *request) {
 	q.rreq = router.Request{}
 	q.ntried, q.up, q.allUnhealthy, q.upgrade = 0, nil, false, ""
 	q.global, q.chain, q.watch = nil, nil, nil
+	q.out, q.outURL = http.Request{}, url.URL{}
+	if len(q.outHeader) > 64 {
+		q.outHeader = nil // an outsized request's map is not kept
+	} else {
+		clear(q.outHeader)
+	}
 	s.pool.Put(q)
 	if abort {
 		panic(http.ErrAbortHandler) // net/http closes the connection and logs nothing

@@ -151,8 +151,9 @@ type pconn struct {
 	limit  int64           // nread may not pass it while a response header is read; 0: none
 	abort  func()          // closes nc; made once, for context.AfterFunc
 	rc     syscall.RawConn // for writeAwait; nil: none
-	rdAt   time.Time       // the read deadline exchange armed; zero: none
-	wdSet  bool            // a write deadline was armed: re-arm it for every request
+	await  awaitState
+	rdAt   time.Time // the read deadline exchange armed; zero: none
+	wdSet  bool      // a write deadline was armed: re-arm it for every request
 }
 
 func (pc *pconn) Read(p []byte) (int, error) {
@@ -165,6 +166,16 @@ func (pc *pconn) Read(p []byte) (int, error) {
 }
 
 func (pc *pconn) close() { pc.nc.Close() }
+
+// awaitState is writeAwait's, kept in the connection so that a request allocates no
+// closure for RawConn.Read.
+type awaitState struct {
+	fn    func(fd uintptr) bool
+	msg   []byte
+	n     int
+	err   error
+	first bool
+}
 
 // smallWrite is the largest request write that needs no send deadline (see exchange).
 const smallWrite = 4 << 10

@@ -33,29 +33,14 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 // arrival: the next read finds it. One syscall less per request; nothing can be
 // missed, since every byte the upstream sends comes after this write.
 func (pc *pconn) writeAwait(msg []byte) (n int, werr, rerr error) {
-	first := true
-	err := pc.rc.Read(func(fd uintptr) bool {
-		if !first {
-			return true // readable, or woken by an error the read will report
-		}
-		first = false
-		for {
-			m, e := syscall.Write(int(fd), msg[n:])
-			if m > 0 {
-				n += m
-			}
-			switch {
-			case e == syscall.EINTR:
-				continue
-			case e == syscall.EAGAIN:
-				return true // the socket is full: the caller writes the rest
-			case e != nil:
-				werr = &net.OpError{Op: "write", Net: "tcp", Source: pc.nc.LocalAddr(), Addr: pc.nc.RemoteAddr(), Err: os.NewSyscallError("write", e)}
-				return true
-			}
-			return n < len(msg) // all of it: wait for the answer
-		}
-	})
+	a := &pc.await
+	a.msg, a.n, a.err, a.first = msg, 0, nil, true
+	if a.fn == nil {
+		a.fn = pc.awaitStep // a method value made once per connection, not per request
+	}
+	err := pc.rc.Read(a.fn)
+	n, werr, first := a.n, a.err, a.first
+	a.msg, a.err = nil, nil
 	if err != nil {
 		if first {
 			return 0, err, nil // closed, or the deadline passed: nothing written
@@ -65,4 +50,30 @@ func (pc *pconn) writeAwait(msg []byte) (n int, werr, rerr error) {
 		}
 	}
 	return n, werr, rerr
+}
+
+// awaitStep is writeAwait's RawConn.Read callback: the write on the first call, then
+// done at the first wake-up.
+func (pc *pconn) awaitStep(fd uintptr) bool {
+	a := &pc.await
+	if !a.first {
+		return true // readable, or woken by an error the read will report
+	}
+	a.first = false
+	for {
+		m, e := syscall.Write(int(fd), a.msg[a.n:])
+		if m > 0 {
+			a.n += m
+		}
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN:
+			return true // the socket is full: the caller writes the rest
+		case e != nil:
+			a.err = &net.OpError{Op: "write", Net: "tcp", Source: pc.nc.LocalAddr(), Addr: pc.nc.RemoteAddr(), Err: os.NewSyscallError("write", e)}
+			return true
+		}
+		return a.n < len(a.msg) // all of it: wait for the answer
+	}
 }
