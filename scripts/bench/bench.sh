@@ -17,8 +17,8 @@
 #                         X-Route-Id: one get_var and one set_header a call) uploaded as
 #                         wasm_modules/header, as `_meta.pre_function` of client-control with an
 #                         empty conf (a plugin that does nothing: the row costs the hook); the
-#                         log shows the hook's calls per request (Portico calls it before every
-#                         phase of the request, not only client-control's rewrite)
+#                         log shows the hook's calls per request (one: it runs before the
+#                         phases the plugin has, client-control's rewrite)
 #     ext-plugin-pre-req  the real Go runner (testdata/extrunner, apisix-go-plugin-runner
 #                         v0.5.0) started by Portico from ext_plugin.cmd, so it shares the proxy
 #                         CPU (the proxy CPU column counts both); the conf runs trewrite setting
