@@ -432,7 +432,9 @@ func (e nothingWritten) Is(target error) bool { return target == errNothingWritt
 // server had closed while it was pooled, before any byte of the response.
 func (c *h1Client) exchange(ctx context.Context, pc *pconn, req *http.Request, msg []byte, mode int, cl int64, reused bool) (resp *http.Response, retry bool, err error) {
 	var stop func() bool
-	if ctx.Done() != nil {
+	if ctx.Done() != nil && !h1.IsConnContext(ctx) {
+		// a route's timeout, or net/http's server noticing the client left: cut the
+		// exchange (h1's own context only ends once the handler returned)
 		stop = context.AfterFunc(ctx, pc.abort)
 	}
 	fail := func(err error) (*http.Response, bool, error) {

@@ -37,7 +37,8 @@
 //   - r.Context() is not cancelled when the client goes away mid-request, only when the
 //     connection closes (after the response) or on Close: noticing a disconnect needs
 //     the per-request background read this package exists to avoid. A handler blocked
-//     on an upstream runs to its own timeout.
+//     on an upstream runs to its own timeout. IsConnContext tells such a context, on
+//     which a watcher (context.AfterFunc) would never fire mid-request.
 //   - A request with both Content-Length and Transfer-Encoding is refused with 400 and
 //     the connection closed (net/http drops Content-Length and reads chunked), as is an
 //     obs-fold header line (net/http joins it): request smuggling defence.

@@ -74,6 +74,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.remote = ra.String()
 		}
 		ctx, cancel := context.WithCancel(context.Background())
+		ctx = context.WithValue(ctx, connDoneKey{}, ctx.Done())
 		c.ctx, c.cancel = context.WithValue(ctx, http.LocalAddrContextKey, rwc.LocalAddr()), cancel
 		if !s.track(c) {
 			rwc.Close()
@@ -196,4 +197,16 @@ func (s *Server) Close() error {
 		delete(s.conns, c)
 	}
 	return err
+}
+
+type connDoneKey struct{}
+
+// IsConnContext reports whether ctx ends only when the connection's context does: the
+// context a request of this server carries (or one adding values to it), which is
+// cancelled after the connection's last handler returned, or by Close. Work a handler
+// waits for needs no watcher (context.AfterFunc) on it: it never ends mid-request but
+// by Close, when the process is going away.
+func IsConnContext(ctx context.Context) bool {
+	d, _ := ctx.Value(connDoneKey{}).(<-chan struct{})
+	return d != nil && d == ctx.Done()
 }

@@ -521,3 +521,27 @@ func TestRequests_hammer(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestIsConnContext(t *testing.T) {
+	got := make(chan bool, 3)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		got <- IsConnContext(ctx)
+		got <- IsConnContext(context.WithValue(ctx, struct{}{}, 1)) // same Done
+		child, cancel := context.WithCancel(ctx)
+		defer cancel()
+		got <- IsConnContext(child) // ends on its own
+	})}
+	addr := start(t, s)
+	c, br := dial(t, addr)
+	resp := get(t, c, br, "/")
+	resp.Body.Close()
+	for i, want := range []bool{true, true, false} {
+		if g := <-got; g != want {
+			t.Errorf("case %d: IsConnContext = %v, want %v", i, g, want)
+		}
+	}
+	if IsConnContext(context.Background()) {
+		t.Error("IsConnContext(Background) = true")
+	}
+}
