@@ -159,6 +159,15 @@ func connGauges() [6]float64 {
 	return out
 }
 
+// connGaugesSince is connGauges less base.
+func connGaugesSince(base [6]float64) [6]float64 {
+	got := connGauges()
+	for j := range got {
+		got[j] -= base[j]
+	}
+	return got
+}
+
 func TestConnState(t *testing.T) {
 	base := connGauges()
 	a, b := &conn{}, &conn{}
@@ -178,11 +187,7 @@ func TestConnState(t *testing.T) {
 	}
 	for i, st := range steps {
 		ConnState(st.c, st.s)
-		got := connGauges()
-		for j := range got {
-			got[j] -= base[j]
-		}
-		if got != st.want {
+		if got := connGaugesSince(base); got != st.want {
 			t.Errorf("step %d (%v): got %v, want %v", i, st.s, got, st.want)
 		}
 	}
@@ -204,11 +209,7 @@ func TestConnStateChange(t *testing.T) {
 	}
 	for i, st := range steps {
 		ConnStateChange(st.prev, st.next)
-		got := connGauges()
-		for j := range got {
-			got[j] -= base[j]
-		}
-		if got != st.want {
+		if got := connGaugesSince(base); got != st.want {
 			t.Errorf("step %d (%v → %v): got %v, want %v", i, st.prev, st.next, got, st.want)
 		}
 	}

@@ -329,8 +329,18 @@ func (p *head) canonicalKey(k string) (string, *statusError) {
 	if canonical {
 		return k, nil
 	}
-	b := append(p.keyBuf[:0], k...)
-	upper = true
+	b := canonicalize(append(p.keyBuf[:0], k...))
+	p.keyBuf = b
+	if v, ok := commonHeader[string(b)]; ok {
+		return v, nil
+	}
+	return string(b), nil
+}
+
+// canonicalize rewrites the name b in place as textproto.CanonicalMIMEHeaderKey
+// would: upper case at the start and after each '-', lower case elsewhere.
+func canonicalize(b []byte) []byte {
+	upper := true
 	for i, c := range b {
 		if upper && 'a' <= c && c <= 'z' {
 			c -= 'a' - 'A'
@@ -340,11 +350,7 @@ func (p *head) canonicalKey(k string) (string, *statusError) {
 		b[i] = c
 		upper = c == '-'
 	}
-	p.keyBuf = b
-	if v, ok := commonHeader[string(b)]; ok {
-		return v, nil
-	}
-	return string(b), nil
+	return b
 }
 
 // parseTarget sets r.URL as net/http does: url.ParseRequestURI of the target, or of

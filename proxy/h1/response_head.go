@@ -154,17 +154,7 @@ func canonicalName(k string) (string, bool) {
 		return k, true
 	}
 	var buf [64]byte
-	b := append(buf[:0], k...)
-	upper = true
-	for i, c := range b {
-		if upper && 'a' <= c && c <= 'z' {
-			c -= 'a' - 'A'
-		} else if !upper && 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b[i] = c
-		upper = c == '-'
-	}
+	b := canonicalize(append(buf[:0], k...))
 	if v, ok := commonHeader[string(b)]; ok {
 		return v, true
 	}
