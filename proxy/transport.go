@@ -180,11 +180,8 @@ type awaitState struct {
 // smallWrite is the largest request write that needs no send deadline (see exchange).
 const smallWrite = 4 << 10
 
-// armRead arms the wait for a response header: d from now. The deadline armed for the
-// previous response is kept when it falls short of the new one by less than a 64th of
-// d (at most a second): moving it is a runtime timer update and a clock read that a
-// connection carrying requests back to back would otherwise pay for each. The wait may
-// so end up to that much early.
+// armRead arms the wait for a response header: d from now, or the deadline armed for
+// the previous response when h1.DeadlineHolds.
 func (pc *pconn) armRead(now time.Time, d time.Duration) {
 	if d <= 0 {
 		if !pc.rdAt.IsZero() {
@@ -194,7 +191,7 @@ func (pc *pconn) armRead(now time.Time, d time.Duration) {
 		return
 	}
 	want := now.Add(d)
-	if !pc.rdAt.IsZero() && !pc.rdAt.After(want) && want.Sub(pc.rdAt) < min(d/64, time.Second) {
+	if h1.DeadlineHolds(pc.rdAt, want, d) {
 		return
 	}
 	pc.nc.SetReadDeadline(want)

@@ -97,26 +97,29 @@ func (c *conn) setReadDeadline(d time.Duration) {
 	}
 }
 
-// armIdle arms the wait for the next request: IdleTimeout from now. A deadline this
-// connection armed for the same wait is kept when it falls short of the new one by
-// less than idleSlack: moving it is a runtime timer update (with a clock read) that a
-// connection serving requests back to back would otherwise pay for every one. The
-// wait may so end up to idleSlack early.
+// armIdle arms the wait for the next request: IdleTimeout from now, or the deadline
+// this connection armed for the same wait when DeadlineHolds.
 func (c *conn) armIdle(d time.Duration) {
 	if d <= 0 {
 		c.setReadDeadline(0)
 		return
 	}
 	want := time.Now().Add(d)
-	if c.rdArmed && !c.rdAt.IsZero() && !c.rdAt.After(want) && want.Sub(c.rdAt) < idleSlack(d) {
+	if c.rdArmed && DeadlineHolds(c.rdAt, want, d) {
 		return
 	}
 	c.rwc.SetReadDeadline(want)
 	c.rdArmed, c.rdAt = true, want
 }
 
-// idleSlack is how early an idle wait may end: a 64th of it, at most a second.
-func idleSlack(d time.Duration) time.Duration { return min(d/64, time.Second) }
+// DeadlineHolds reports whether a deadline armed earlier (zero: none known) may stand
+// for a wait of d that should end at want: it is not later and falls short by less than
+// a 64th of d, at most a second. Moving a deadline is a runtime timer update and a
+// clock read that a connection carrying requests back to back would otherwise pay for
+// each; the wait may so end up to that much early.
+func DeadlineHolds(armed, want time.Time, d time.Duration) bool {
+	return !armed.IsZero() && !armed.After(want) && want.Sub(armed) < min(d/64, time.Second)
+}
 
 func (c *conn) hijack() {
 	c.hijacked = true

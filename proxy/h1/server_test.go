@@ -545,3 +545,28 @@ func TestIsConnContext(t *testing.T) {
 		t.Error("IsConnContext(Background) = true")
 	}
 }
+
+func TestDeadlineHolds(t *testing.T) {
+	now := time.Now()
+	d := time.Minute // slack: a 64th, 937.5 ms
+	tests := []struct {
+		name  string
+		armed time.Time
+		want  bool
+	}{
+		{"none armed", time.Time{}, false},
+		{"exactly the wanted one", now.Add(d), true},
+		{"a little short", now.Add(d - 500*time.Millisecond), true},
+		{"short by more than the slack", now.Add(d - 2*time.Second), false},
+		{"later than wanted", now.Add(d + time.Millisecond), false},
+	}
+	for _, tt := range tests {
+		if got := DeadlineHolds(tt.armed, now.Add(d), d); got != tt.want {
+			t.Errorf("%s: DeadlineHolds = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// a short wait gets a proportionate slack: 10 s may be 156 ms short, not 500 ms
+	if DeadlineHolds(now.Add(10*time.Second-500*time.Millisecond), now.Add(10*time.Second), 10*time.Second) {
+		t.Error("a 10 s wait kept a deadline 500 ms short")
+	}
+}
