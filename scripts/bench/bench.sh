@@ -8,8 +8,10 @@
 #   upstream + wrk        taskset -c $BENCH_LOAD_CPU (1); the upstream is scripts/bench/upstream
 #                         (1 KiB body, keep-alive)
 #   load                  wrk -t1 -c$BENCH_CONNECTIONS -d${BENCH_DURATION}s --latency,
-#                         after a ${BENCH_WARMUP}s warm-up, $BENCH_RUNS runs per row; the
-#                         table shows the median of the runs
+#                         each after a ${BENCH_WARMUP}s warm-up; $BENCH_RUNS rounds, each running
+#                         every row once (interleaved, so the VM's drift hits all rows alike);
+#                         the table shows the median of the runs, the ratios the median of
+#                         the per-round ratios
 #   listeners             127.0.0.1 only, on free ports picked at random in 20000-32767
 #   plugin rows           one route "/*"; `vs portico` is the req/s ratio to the no-plugin
 #                         Portico row (the cost of the plugin), `vs nginx` the ratio to nginx
@@ -42,8 +44,9 @@
 #   BENCH_KEEP=1                 keep the work directory (configs, logs, wrk output)
 #
 # Adding a row: write one function row_<id> that starts the proxy (start_bg), calls
-# `measure <id> "<label>" <url> <pid>` (or `skip_row <id> "<label>" "<why>"`) and stops the
-# proxy (stop_pid); then add <id> to ROWS.
+# `enlist <id> "<label>" <url> <pid>` (or `skip_row <id> "<label>" "<why>"`) and appends
+# `stop_pid <pid>` to FINISH; then add <id> to ROWS. Rows are measured interleaved (see
+# enlist), so every proxy stays up, idle on the proxy CPU, until all rounds are done.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -279,25 +282,39 @@ check_url() {
   [ "$got" = "200 1024" ] || { log "check $1: got '$got', want '200 1024'"; return 1; }
 }
 
-# measure ID LABEL URL PID: warm-up, then $RUNS wrk runs; appends the medians to rows.tsv.
-# PID is the proxy (its children count too) for RSS and CPU.
-measure() {
-  local id=$1 label=$2 url=$3 pid=$4 r f rps=() p50=() p99=() cpu=() other=() errs=0 t0 t1 sampler
-  local b0 b1 u0 u1 w0 w1 e0 e1 el
-  check_url "$url" || { skip_row "$id" "$label" "failed: $url did not answer 200 with 1 KiB"; return 0; }
-  log "$label: warm-up ${WARMUP}s, then $RUNS x ${DURATION}s ($url)"
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >"$WORK/$id.warmup"
-  local rss_rest
-  rss_rest=$(rss_kb "$pid")
-  (while :; do rss_kb "$pid"; sleep 0.25; done) >"$WORK/$id.rss" 2>/dev/null &
-  sampler=$!
-  PIDS+=("$sampler")
-  local retries=$RETRIES discarded=0 o
-  r=0
-  while [ "${#rps[@]}" -lt "$RUNS" ]; do
-    r=$((r + 1))
-    f=$WORK/$id.wrk.$r
+# Rows are measured interleaved: every proxy is started (and left idle) first, then each
+# round runs every row once, in ROWS order, $RUNS rounds. A shared VM's speed drifts by ±10 %
+# over minutes; run one after another, rows would see different machines, while interleaved
+# each round sees them all on about the same one (and the chart's ratios are the medians of
+# the per-round ratios).
+#
+# enlist ID LABEL URL PID: a row to measure; PID is the proxy (its children count too) for
+# RSS and CPU. A row whose URL does not answer 200 with 1 KiB is recorded as skipped.
+MEASURED=()
+declare -A M_LABEL M_URL M_PID M_RPS M_P50 M_P99 M_CPU M_OTHER M_ERRS M_DISC M_RETRIES M_RSS_REST
+enlist() {
+  local id=$1
+  check_url "$3" || { skip_row "$id" "$2" "failed: $3 did not answer 200 with 1 KiB"; return 0; }
+  MEASURED+=("$id")
+  M_LABEL[$id]=$2 M_URL[$id]=$3 M_PID[$id]=$4
+  M_RPS[$id]="" M_P50[$id]="" M_P99[$id]="" M_CPU[$id]="" M_OTHER[$id]=""
+  M_ERRS[$id]=0 M_DISC[$id]=0 M_RETRIES[$id]=$RETRIES
+  M_RSS_REST[$id]=$(rss_kb "$4")
+  : >"$WORK/$id.rss"
+}
+
+# run_once ID ROUND: a ${WARMUP}s warm-up, then one ${DURATION}s wrk run of the row; a run
+# disturbed by other processes is discarded and repeated (RETRIES per row).
+run_once() {
+  local id=$1 round=$2 url=${M_URL[$1]} pid=${M_PID[$1]} f o sampler
+  local t0 t1 b0 b1 u0 u1 w0 w1 e0 e1 el rps
+  while :; do
+    f=$WORK/$id.wrk.$round
+    taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >>"$WORK/$id.warmup"
     wait_quiet
+    (while :; do rss_kb "$pid"; sleep 0.25; done) >>"$WORK/$id.rss" 2>/dev/null &
+    sampler=$!
+    PIDS+=("$sampler")
     t0=$(cpu_ticks "$pid") u0=$(cpu_ticks "$UP_PID") b0=$(busy_ticks)
     child_ticks w0
     e0=$EPOCHREALTIME
@@ -305,34 +322,46 @@ measure() {
     e1=$EPOCHREALTIME
     b1=$(busy_ticks) t1=$(cpu_ticks "$pid") u1=$(cpu_ticks "$UP_PID")
     child_ticks w1
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
     [ "$pid" != "$UP_PID" ] || u1=$u0 # the direct row: the upstream is the "proxy"
     el=$(awk -v a="$e0" -v b="$e1" 'BEGIN{print b - a}') # wrk's real run time, s
+    # the sampler's own forks count as other load; they are few (4 a second)
     o=$(awk -v d="$((b1 - b0 - (t1 - t0) - (u1 - u0) - (w1 - w0)))" -v hz="$HZ" -v s="$el" 'BEGIN{v = 100 * d / hz / s; printf "%.0f", v < 0 ? 0 : v}')
-    if [ "$o" -gt "$MAX_OTHER" ] && [ "$retries" -gt 0 ]; then
-      retries=$((retries - 1)) discarded=$((discarded + 1))
-      log "  run $r discarded: other processes used $o % of a core meanwhile ($(awk '/^Requests\/sec:/{print $2}' "$f") req/s)"
+    rps=$(awk '/^Requests\/sec:/{print $2}' "$f")
+    if [ "$o" -gt "$MAX_OTHER" ] && [ "${M_RETRIES[$id]}" -gt 0 ]; then
+      M_RETRIES[$id]=$((M_RETRIES[$id] - 1)) M_DISC[$id]=$((M_DISC[$id] + 1))
+      log "  ${M_LABEL[$id]}: run discarded: other processes used $o % of a core meanwhile ($rps req/s)"
       continue
     fi
-    rps+=("$(awk '/^Requests\/sec:/{print $2}' "$f")")
-    p50+=("$(wrk_ms "$f" 50)")
-    p99+=("$(wrk_ms "$f" 99)")
-    cpu+=("$(awk -v d="$((t1 - t0))" -v hz="$HZ" -v s="$el" 'BEGIN{printf "%.0f", 100 * d / hz / s}')")
-    other+=("$o")
-    errs=$((errs + $(awk '/Non-2xx or 3xx responses:/{n += $NF} /Socket errors:/{gsub(/,/, ""); n += $4 + $6 + $8 + $10} END{print n + 0}' "$f")))
-    log "  run ${#rps[@]}: ${rps[-1]} req/s, p50 ${p50[-1]} ms, p99 ${p99[-1]} ms, proxy CPU ${cpu[-1]} %, other load ≈${other[-1]} % of a core"
+    break
   done
-  kill "$sampler" 2>/dev/null || true
-  wait "$sampler" 2>/dev/null || true
-  local rss_peak
-  rss_peak=$(sort -n "$WORK/$id.rss" | tail -1)
-  [ "$errs" -eq 0 ] || log "  warning: $errs non-2xx responses or socket errors"
-  local note=""
-  [ "$discarded" -eq 0 ] || note="$discarded disturbed runs discarded and repeated"
-  printf '%s\tok\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$label" \
-    "$(median "${rps[@]}")" "$(median "${p50[@]}")" "$(median "${p99[@]}")" \
-    "$rss_rest" "${rss_peak:-0}" "$(median "${cpu[@]}")" "$errs" \
-    "$(IFS=,; echo "${rps[*]}")" "$note" "$(median "${other[@]}")" >>"$ROWS_TSV"
+  M_RPS[$id]+=" $rps"
+  M_P50[$id]+=" $(wrk_ms "$f" 50)"
+  M_P99[$id]+=" $(wrk_ms "$f" 99)"
+  M_CPU[$id]+=" $(awk -v d="$((t1 - t0))" -v hz="$HZ" -v s="$el" 'BEGIN{printf "%.0f", 100 * d / hz / s}')"
+  M_OTHER[$id]+=" $o"
+  M_ERRS[$id]=$((M_ERRS[$id] + $(awk '/Non-2xx or 3xx responses:/{n += $NF} /Socket errors:/{gsub(/,/, ""); n += $4 + $6 + $8 + $10} END{print n + 0}' "$f")))
+  local a=(${M_P50[$id]}) b=(${M_P99[$id]}) c=(${M_CPU[$id]})
+  log "  ${M_LABEL[$id]}: $rps req/s, p50 ${a[-1]} ms, p99 ${b[-1]} ms, proxy CPU ${c[-1]} %, other load ≈$o % of a core"
 }
+
+# report ID: the row's medians into rows.tsv.
+report() {
+  local id=$1 rss_peak note=""
+  # shellcheck disable=SC2086 # space-separated numbers
+  rss_peak=$(sort -n "$WORK/$id.rss" | tail -1)
+  [ "${M_ERRS[$id]}" -eq 0 ] || log "  warning: ${M_LABEL[$id]}: ${M_ERRS[$id]} non-2xx responses or socket errors"
+  [ "${M_DISC[$id]}" -eq 0 ] || note="${M_DISC[$id]} disturbed runs discarded and repeated"
+  # shellcheck disable=SC2086 # space-separated numbers
+  printf '%s\tok\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "${M_LABEL[$id]}" \
+    "$(median ${M_RPS[$id]})" "$(median ${M_P50[$id]})" "$(median ${M_P99[$id]})" \
+    "${M_RSS_REST[$id]}" "${rss_peak:-0}" "$(median ${M_CPU[$id]})" "${M_ERRS[$id]}" \
+    "$(echo ${M_RPS[$id]} | tr ' ' ,)" "$note" "$(median ${M_OTHER[$id]})" >>"$ROWS_TSV"
+}
+
+# FINISH: commands run after the rounds, in order (a row's checks, extra metrics, stopping).
+FINISH=()
 
 skip_row() { # skip_row ID LABEL WHY
   log "SKIPPED $2: $3"
@@ -373,7 +402,8 @@ start_portico() {
   APORT=${4:-}
   [ -n "$PPORT" ] || free_port PPORT
   [ -n "$APORT" ] || free_port APORT
-  [ -n "${MPORT:-}" ] || free_port MPORT # not the default 9091: another Portico may hold it
+  free_port MPORT # not the defaults (9091, 7085): the other rows' Porticos hold them
+  free_port SPORT
   PCFG=$WORK/$name.yaml
   cat >"$PCFG" <<EOF
 proxy:
@@ -384,6 +414,8 @@ admin:
     - {name: bench, key: "$ADMIN_KEY", role: admin}
 metrics:
   listen: 127.0.0.1:$MPORT
+status:
+  listen: 127.0.0.1:$SPORT
 data_dir: $data
 log:
   level: ${PORTICO_LOG_LEVEL:-info}
@@ -423,7 +455,7 @@ portico_startup() {
 # ---------------------------------------------------------------- rows
 
 row_direct() {
-  measure direct "upstream direct (no proxy)" "http://$UP/" "$UP_PID"
+  enlist direct "upstream direct (no proxy)" "http://$UP/" "$UP_PID"
 }
 
 row_nginx() {
@@ -460,8 +492,8 @@ EOF
   start_bg nginx taskset -c "$PROXY_CPU" nginx -e "$d/error.log" -p "$d" -c "$d/nginx.conf"
   local pid=$PID
   up_or_skip nginx "nginx" "$port" "$pid" || return 0
-  measure nginx "nginx $(nginx -v 2>&1 | sed 's|.*nginx/||'), 1 worker, upstream keepalive" "http://127.0.0.1:$port/" "$pid"
-  stop_pid "$pid"
+  enlist nginx "nginx $(nginx -v 2>&1 | sed 's|.*nginx/||'), 1 worker, upstream keepalive" "http://127.0.0.1:$port/" "$pid"
+  FINISH+=("stop_pid $pid")
 }
 
 row_haproxy() {
@@ -486,8 +518,8 @@ EOF
   start_bg haproxy taskset -c "$PROXY_CPU" haproxy -db -f "$WORK/haproxy.cfg"
   local pid=$PID
   up_or_skip haproxy "HAProxy" "$port" "$pid" || return 0
-  measure haproxy "HAProxy $(haproxy -v | awk 'NR==1{print $3}' | sed 's/-.*//'), nbthread 1, http-reuse always" "http://127.0.0.1:$port/" "$pid"
-  stop_pid "$pid"
+  enlist haproxy "HAProxy $(haproxy -v | awk 'NR==1{print $3}' | sed 's/-.*//'), nbthread 1, http-reuse always" "http://127.0.0.1:$port/" "$pid"
+  FINISH+=("stop_pid $pid")
 }
 
 row_caddy() {
@@ -507,8 +539,8 @@ EOF
     caddy run --config "$d/Caddyfile" --adapter caddyfile
   local pid=$PID
   up_or_skip caddy "Caddy" "$port" "$pid" || return 0
-  measure caddy "Caddy $(caddy version | awk '{print $1}'), reverse_proxy, GOMAXPROCS=1" "http://127.0.0.1:$port/" "$pid"
-  stop_pid "$pid"
+  enlist caddy "Caddy $(caddy version | awk '{print $1}'), reverse_proxy, GOMAXPROCS=1" "http://127.0.0.1:$port/" "$pid"
+  FINISH+=("stop_pid $pid")
 }
 
 # portico_row ID LABEL PLUGINS_JSON [SETUP [METRIC]]: Portico with one route "/*" to the
@@ -539,7 +571,15 @@ portico_row() {
     fi
     sleep 0.1
   done
-  measure "$id" "$label" "$url" "$pid"
+  enlist "$id" "$label" "$url" "$pid"
+  FINISH+=("portico_finish $id $pid $PPORT $MPORT $APORT $PCFG $metric")
+}
+
+# portico_finish ID PID PPORT MPORT APORT PCFG [METRIC]: after the rounds, a Portico row's
+# plugin metric, profile and (the no-plugin row) 1-route scale baselines; stops it.
+portico_finish() {
+  local id=$1 pid=$2 metric=${7:-}
+  PPORT=$3 MPORT=$4 ADMIN=http://127.0.0.1:$5 PCFG=$6
   if [ -n "$metric" ]; then
     local n sent
     n=$(curl -s "http://127.0.0.1:$MPORT/apisix/prometheus/metrics" |
@@ -678,10 +718,15 @@ row_scale() {
   portico_propagation scale "$ROUTES routes"
   snapshot_stats "$WORK/scale.log" "$((ROUTES * 9 / 10))"
   local last=$((ROUTES / 2 - 1)) mid=$((ROUTES / 4))
-  measure scale_static "Portico, $ROUTES routes, static /svc$last/items" "http://127.0.0.1:$PPORT/svc$last/items" "$pid"
-  measure scale_param "Portico, $ROUTES routes, param /svc$mid/items/:id" "http://127.0.0.1:$PPORT/svc$mid/items/42" "$pid"
-  stop_pid "$pid"
-  portico_startup scale "$ROUTES routes stored" "http://127.0.0.1:$PPORT/svc$last/items"
+  enlist scale_static "Portico, $ROUTES routes, static /svc$last/items" "http://127.0.0.1:$PPORT/svc$last/items" "$pid"
+  enlist scale_param "Portico, $ROUTES routes, param /svc$mid/items/:id" "http://127.0.0.1:$PPORT/svc$mid/items/42" "$pid"
+  FINISH+=("scale_finish $pid $PPORT $PCFG /svc$last/items")
+}
+
+scale_finish() { # scale_finish PID PPORT PCFG PATH
+  stop_pid "$1"
+  PPORT=$2 PCFG=$3
+  portico_startup scale "$ROUTES routes stored" "http://127.0.0.1:$PPORT$4"
 }
 
 # ---------------------------------------------------------------- run
@@ -692,6 +737,19 @@ for row in "${ROWS[@]}"; do
     continue
   fi
   "row_$row"
+done
+
+for ((round = 1; round <= RUNS; round++)); do
+  log "round $round of $RUNS: ${#MEASURED[@]} rows, ${WARMUP}s warm-up + ${DURATION}s each"
+  for id in "${MEASURED[@]}"; do
+    run_once "$id" "$round"
+  done
+done
+for id in "${MEASURED[@]}"; do
+  report "$id"
+done
+for f in "${FINISH[@]}"; do
+  $f
 done
 
 # ---------------------------------------------------------------- report

@@ -19,6 +19,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -76,23 +77,21 @@ func main() {
 		}
 	}
 
-	nginx, portico := 0.0, 0.0
-	for _, r := range rows {
+	var nginx, portico *row
+	for i, r := range rows {
 		if r.ID == "nginx" && r.Status == "ok" {
-			nginx = r.RPS
+			nginx = &rows[i]
 		}
 		if r.ID == "portico" && r.Status == "ok" {
-			portico = r.RPS
+			portico = &rows[i]
 		}
 	}
 	for i := range rows {
-		if nginx > 0 && rows[i].Status == "ok" {
-			v := rows[i].RPS / nginx
-			rows[i].VsNginx = &v
+		if nginx != nil && rows[i].Status == "ok" {
+			rows[i].VsNginx = ratio(&rows[i], nginx)
 		}
-		if portico > 0 && rows[i].Status == "ok" && porticoRow(rows[i].ID) {
-			v := rows[i].RPS / portico
-			rows[i].VsPortico = &v
+		if portico != nil && rows[i].Status == "ok" && porticoRow(rows[i].ID) {
+			rows[i].VsPortico = ratio(&rows[i], portico)
 		}
 	}
 
@@ -116,6 +115,37 @@ func main() {
 		writeSVG(f, rows, metaMap)
 		must(f.Close())
 	}
+}
+
+// ratio is r's req/s against ref's. bench.sh measures the rows interleaved, run i of every
+// row in round i; with as many runs on both sides it is the median of the per-round ratios,
+// which cancels the machine's drift between rounds. Otherwise the ratio of the medians.
+func ratio(r, ref *row) *float64 {
+	var v float64
+	if n := len(r.RunsRPS); n > 0 && n == len(ref.RunsRPS) {
+		per := make([]float64, 0, n)
+		for i := range n {
+			if ref.RunsRPS[i] > 0 {
+				per = append(per, r.RunsRPS[i]/ref.RunsRPS[i])
+			}
+		}
+		v = median(per)
+	} else if ref.RPS > 0 {
+		v = r.RPS / ref.RPS
+	}
+	return &v
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // porticoRow: a row that runs Portico (the plugin rows and the 10 000-route rows).
@@ -217,7 +247,7 @@ func markdown(rows []row, scale []metric, meta []kv) string {
 		fmt.Fprintf(&b, "| %s | %s | %.2f ms | %.2f ms | %s | %s | %.0f %% | %s / %s | %.0f %% |\n",
 			label, thousands(r.RPS), r.P50ms, r.P99ms, ratio, vsPortico, r.ProxyCPUPct, mib(r.RSSRestKiB), mib(r.RSSPeakKiB), r.OtherPct)
 	}
-	b.WriteString("\nreq/s, p50, p99: median of the runs. vs nginx: req/s ratio. " +
+	b.WriteString("\nreq/s, p50, p99: median of the runs. vs nginx: req/s ratio (rows run interleaved; the median of the per-round ratios). " +
 		"vs portico: req/s ratio to \"Portico, 1 route, no plugin\" (what a plugin or the route count costs). " +
 		"proxy CPU: the proxy's CPU time (with its children: the ext-plugin runner), % of its one core. " +
 		"other load: CPU the rest of the machine used during the runs besides proxy, upstream and wrk, % of one core " +
