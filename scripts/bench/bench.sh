@@ -74,6 +74,7 @@ ROWS=(
   caddy
   portico
   portico_limit_count_prometheus # APISIX's benchmark-2 plugins
+  portico_client_control         # the hook's plugin without the hook (the wasm row's baseline)
   portico_wasm_pre_function      # a wasm _meta.pre_function hook on a no-op plugin
   portico_ext_plugin_pre_req     # ext-plugin-pre-req to the real Go plugin runner
   scale                          # Portico with $ROUTES routes (several rows + metrics)
@@ -622,6 +623,10 @@ row_portico_limit_count_prometheus() {
 WASM_HOOK=$ROOT/testdata/wasm/header.wasm
 upload_wasm_hook() {
   admin_put /apisix/admin/wasm_modules/header "{\"desc\":\"bench: X-Route-Id from route_id\",\"wasm\":\"$(base64 -w0 "$WASM_HOOK")\"}"
+}
+# The wasm row's plugin without its hook: the two rows differ by the hook alone.
+row_portico_client_control() {
+  portico_row portico_client_control "Portico + client-control (no-op conf, no hook)" '{"client-control":{}}'
 }
 row_portico_wasm_pre_function() {
   portico_row portico_wasm_pre_function "Portico + wasm pre_function hook" \
