@@ -50,8 +50,9 @@
 // The deadline needs wazero's WithCloseOnContextDone (compiled loops then check a flag;
 // there is no fuel metering). context.WithTimeout per call costs a timer, a context and
 // a goroutine; instead every instance is its own context.Context whose Done channel a
-// reusable timer closes when the running call passes its deadline. A timed-out instance
-// is discarded, so the channel is never reopened. What remains per call is wazero's own
+// reusable timer closes when the running call passes its deadline. The timer is armed
+// lazily (see instance.expire): on a busy instance it fires about once per timeout, not
+// once per call. A timed-out instance is discarded, so the channel is never reopened. What remains per call is wazero's own
 // watcher goroutine (three small allocations inside wazero v1.12, unavoidable while
 // loops stay interruptible).
 //

@@ -165,12 +165,13 @@ func (h *Host) Build(plugin string, ref Ref, resolve func(moduleID string) ([]by
 		return nil, fmt.Errorf("wasm module %q: %w", id, err)
 	}
 	hk := &Hook{
-		id:     id,
-		plugin: plugin,
-		conf:   ref.Conf,
-		pool:   p,
-		ref:    &hookRef{pool: p},
-		log:    h.log.With("module", id, "plugin", plugin),
+		id:      id,
+		plugin:  plugin,
+		conf:    ref.Conf,
+		pool:    p,
+		ref:     &hookRef{pool: p},
+		log:     h.log.With("module", id, "plugin", plugin),
+		okCalls: metrics.WasmHookCounter(id, metrics.WasmOK),
 	}
 	runtime.AddCleanup(hk, func(r *hookRef) { r.release() }, hk.ref)
 	return hk, nil
@@ -196,6 +197,8 @@ type Hook struct {
 	pool   *pool
 	ref    *hookRef
 	log    *slog.Logger
+	// okCalls is portico_wasm_hook_calls_total{module=id,result="ok"}, resolved once.
+	okCalls interface{ Inc() }
 }
 
 var _ plugins.Hook = (*Hook)(nil)
@@ -240,7 +243,11 @@ func (hk *Hook) call(c *plugins.Ctx, p plugins.Phase) (plugins.Result, error) {
 	res, err := hk.callPool(c, p)
 	// The hook must outlive the call: its cleanup closes the pool.
 	runtime.KeepAlive(hk)
-	metrics.WasmHookCall(hk.id, callResult(err))
+	if err == nil {
+		hk.okCalls.Inc()
+	} else {
+		metrics.WasmHookCall(hk.id, callResult(err))
+	}
 	return res, err
 }
 

@@ -249,8 +249,11 @@ type instance struct {
 
 	// deadline: 0 idle; >0 the running call's deadline (ns since Host.epoch); -1 expired.
 	deadline atomic.Int64
-	done     chan struct{}
-	timer    *time.Timer
+	// armed: timer will fire at or before the running call's deadline (it then re-arms
+	// for the call's remaining time, or disarms when it finds the instance idle).
+	armed atomic.Bool
+	done  chan struct{}
+	timer *time.Timer
 
 	// per call
 	req       *plugins.Ctx
@@ -314,12 +317,39 @@ func (in *instance) close() {
 
 func (in *instance) now() int64 { return int64(time.Since(in.pool.h.epoch)) }
 
-// expire runs on the timer's goroutine: it ends the running call if, and only if, that
-// call is past its deadline (a stale firing for an earlier call finds another deadline).
+// expire runs on the timer's goroutine. It ends the running call if, and only if, that
+// call is past its deadline; a call still in time re-arms the timer for the rest; an idle
+// instance disarms it, so the next call arms it again.
+//
+// The timer is armed lazily: a call arms it only when it is disarmed, and no call stops
+// it, so back-to-back calls cost no timer operation; the timer fires at most once per
+// timeout on a busy instance. Disarming races with a starting call: the call stores its
+// deadline, then reads armed; expire clears armed, then reads the deadline. One of the
+// two sees the other's write (Go's atomics are sequentially consistent), and the CAS on
+// armed leaves the re-arming to exactly one of them.
 func (in *instance) expire() {
-	d := in.deadline.Load()
-	if d > 0 && in.now() >= d && in.deadline.CompareAndSwap(d, -1) {
-		close(in.done) // wazero's watcher closes the module; the call returns an ExitError
+	for {
+		d := in.deadline.Load()
+		switch {
+		case d < 0: // expired already; the instance is discarded
+			return
+		case d == 0:
+			in.armed.Store(false)
+			if in.deadline.Load() == 0 || !in.armed.CompareAndSwap(false, true) {
+				return // idle, or a call that started meanwhile armed the timer
+			}
+			continue // a call started and left the arming to us
+		}
+		now := in.now()
+		if now < d {
+			in.timer.Reset(time.Duration(d - now))
+			return
+		}
+		if in.deadline.CompareAndSwap(d, -1) {
+			close(in.done) // wazero's watcher closes the module; the call returns an ExitError
+			return
+		}
+		// the call ended, or the next one began, between the load and the CAS
 	}
 }
 
@@ -344,10 +374,11 @@ func (in *instance) call(c *plugins.Ctx, phase plugins.Phase, conf []byte) (ret 
 	in.responded, in.status, in.body = false, 0, nil
 	d := in.now() + int64(in.pool.timeout)
 	in.deadline.Store(d)
-	in.timer.Reset(in.pool.timeout)
+	if !in.armed.Load() && in.armed.CompareAndSwap(false, true) {
+		in.timer.Reset(in.pool.timeout)
+	}
 	in.stack[0] = uint64(uint32(phase))
 	err = in.fn.CallWithStack(in, in.stack[:])
-	in.timer.Stop()
 	expired = !in.deadline.CompareAndSwap(d, 0)
 	in.req, in.conf = nil, nil
 	return int32(uint32(in.stack[0])), expired, err

@@ -222,14 +222,17 @@ var wasmChildren sync.Map // labelPair → prometheus.Counter
 
 // WasmHookCall counts one call of a wasm hook of module; result is WasmOK, WasmTrap or
 // WasmTimeout.
-func WasmHookCall(module, result string) {
+func WasmHookCall(module, result string) { WasmHookCounter(module, result).Inc() }
+
+// WasmHookCounter is the series WasmHookCall(module, result) counts, for a caller that
+// resolves it once (a hook's ok series) instead of on every call.
+func WasmHookCounter(module, result string) interface{ Inc() } {
 	k := labelPair{module, result}
 	if c, ok := wasmChildren.Load(k); ok {
-		c.(prometheus.Counter).Inc()
-		return
+		return c.(prometheus.Counter)
 	}
 	c, _ := wasmChildren.LoadOrStore(k, wasmCalls.WithLabelValues(module, result))
-	c.(prometheus.Counter).Inc()
+	return c.(prometheus.Counter)
 }
 
 // ExtPluginRPC records how long one RPC to the external plugin runner took.

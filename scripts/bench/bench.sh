@@ -718,10 +718,12 @@ row_scale() {
   scale seed_rate "$(sed -n 's/^rate=//p' <<<"$out")" "routes/s" "Admin API create rate, whole run"
   scale seed_first_tenth_seconds "$(sed -n 's/^first_tenth_seconds=//p' <<<"$out")" s "time for the first 10 % of the routes"
   scale seed_last_tenth_seconds "$(sed -n 's/^last_tenth_seconds=//p' <<<"$out")" s "time for the last 10 % of the routes"
-  sleep 2
-  scale scale_rss_rest_kb "$(rss_kb "$pid")" KiB "RSS at rest, $ROUTES routes"
+  scale scale_rss_seeded_kb "$(rss_kb "$pid")" KiB "RSS right after seeding $ROUTES routes"
   portico_propagation scale "$ROUTES routes"
   snapshot_stats "$WORK/scale.log" "$((ROUTES * 9 / 10))"
+  # Portico returns the replaced snapshots' memory 3 s after the last rebuild
+  sleep 5
+  scale scale_rss_rest_kb "$(rss_kb "$pid")" KiB "RSS at rest, $ROUTES routes (5 s after the last admin write)"
   local last=$((ROUTES / 2 - 1)) mid=$((ROUTES / 4))
   enlist scale_static "Portico, $ROUTES routes, static /svc$last/items" "http://127.0.0.1:$PPORT/svc$last/items" "$pid"
   enlist scale_param "Portico, $ROUTES routes, param /svc$mid/items/:id" "http://127.0.0.1:$PPORT/svc$mid/items/42" "$pid"
@@ -729,6 +731,7 @@ row_scale() {
 }
 
 scale_finish() { # scale_finish PID PPORT PCFG PATH
+  scale scale_rss_after_kb "$(rss_kb "$1")" KiB "RSS at rest, $ROUTES routes, after the runs"
   stop_pid "$1"
   PPORT=$2 PCFG=$3
   portico_startup scale "$ROUTES routes stored" "http://127.0.0.1:$PPORT$4"

@@ -33,6 +33,8 @@ type row struct {
 	P99ms       float64   `json:"p99_ms"`
 	VsNginx     *float64  `json:"rps_vs_nginx,omitempty"`
 	VsPortico   *float64  `json:"rps_vs_portico,omitempty"` // Portico's rows: ratio to the no-plugin row
+	Baseline    string    `json:"baseline,omitempty"`       // the row that differs from this one by one thing
+	VsBaseline  *float64  `json:"rps_vs_baseline,omitempty"`
 	RSSRestKiB  int64     `json:"rss_rest_kib"`
 	RSSPeakKiB  int64     `json:"rss_under_load_kib"`
 	ProxyCPUPct float64   `json:"proxy_cpu_pct"`
@@ -86,7 +88,15 @@ func main() {
 			portico = &rows[i]
 		}
 	}
+	byID := map[string]*row{}
 	for i := range rows {
+		byID[rows[i].ID] = &rows[i]
+	}
+	for i := range rows {
+		if b := byID[baselines[rows[i].ID]]; b != nil && b.Status == "ok" && rows[i].Status == "ok" {
+			rows[i].Baseline = b.ID
+			rows[i].VsBaseline = ratio(&rows[i], b)
+		}
 		if nginx != nil && rows[i].Status == "ok" {
 			rows[i].VsNginx = ratio(&rows[i], nginx)
 		}
@@ -115,6 +125,12 @@ func main() {
 		writeSVG(f, rows, metaMap)
 		must(f.Close())
 	}
+}
+
+// baselines: rows measured against a row that differs by one thing, to isolate its cost.
+var baselines = map[string]string{
+	// the wasm row's plugin without the hook: the difference is the hook alone
+	"portico_wasm_pre_function": "portico_client_control",
 }
 
 // ratio is r's req/s against ref's. bench.sh measures the rows interleaved, run i of every
@@ -240,6 +256,9 @@ func markdown(rows []row, scale []metric, meta []kv) string {
 				vsPortico += fmt.Sprintf(" (%+.1f %%)", 100*(*r.VsPortico-1))
 			}
 		}
+		if r.VsBaseline != nil {
+			vsPortico += fmt.Sprintf("; %+.1f %% vs %s", 100*(*r.VsBaseline-1), r.Baseline)
+		}
 		label := r.Label
 		if r.Errors > 0 {
 			label += fmt.Sprintf(" (%d errors)", r.Errors)
@@ -248,7 +267,8 @@ func markdown(rows []row, scale []metric, meta []kv) string {
 			label, thousands(r.RPS), r.P50ms, r.P99ms, ratio, vsPortico, r.ProxyCPUPct, mib(r.RSSRestKiB), mib(r.RSSPeakKiB), r.OtherPct)
 	}
 	b.WriteString("\nreq/s, p50, p99: median of the runs. vs nginx: req/s ratio (rows run interleaved; the median of the per-round ratios). " +
-		"vs portico: req/s ratio to \"Portico, 1 route, no plugin\" (what a plugin or the route count costs). " +
+		"vs portico: req/s ratio to \"Portico, 1 route, no plugin\" (what a plugin or the route count costs); " +
+		"\"vs <row>\": against the row that differs by one thing only (the wasm row: the same plugin without the hook). " +
 		"proxy CPU: the proxy's CPU time (with its children: the ext-plugin runner), % of its one core. " +
 		"other load: CPU the rest of the machine used during the runs besides proxy, upstream and wrk, % of one core " +
 		"(0 on a quiet machine; large values mean the row was disturbed).\n")
@@ -321,6 +341,9 @@ func writeSVG(w io.Writer, rows []row, meta map[string]string) {
 		}
 		if r.VsPortico != nil && r.ID != "portico" {
 			txt += fmt.Sprintf(" · %.2f× Portico", *r.VsPortico)
+		}
+		if r.VsBaseline != nil {
+			txt += fmt.Sprintf(" · %+.1f %% vs %s", 100*(*r.VsBaseline-1), r.Baseline)
 		}
 		if r.OtherPct > 15 {
 			txt += fmt.Sprintf(" · disturbed: other load %.0f %%", r.OtherPct)
