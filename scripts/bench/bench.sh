@@ -29,7 +29,7 @@
 # Output: a table on stdout, bench/results.json, bench/results.svg, bench/results.md.
 #
 # Environment (all optional):
-#   BENCH_RUNS=3 BENCH_DURATION=10 BENCH_WARMUP=2 BENCH_CONNECTIONS=50 BENCH_ROUTES=10000
+#   BENCH_RUNS=5 BENCH_DURATION=8 BENCH_WARMUP=2 BENCH_CONNECTIONS=50 BENCH_ROUTES=10000
 #   BENCH_PROXY_CPU=0 BENCH_LOAD_CPU=1 BENCH_OUT=bench
 #   BENCH_MAX_OTHER=15 BENCH_RETRIES=3 BENCH_QUIET_WAIT=60
 #                                on a shared machine: before each run wait up to QUIET_WAIT s
@@ -52,8 +52,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROOT=$PWD
 
-RUNS=${BENCH_RUNS:-3}
-DURATION=${BENCH_DURATION:-10}
+RUNS=${BENCH_RUNS:-5}
+DURATION=${BENCH_DURATION:-8}
 WARMUP=${BENCH_WARMUP:-2}
 CONNS=${BENCH_CONNECTIONS:-50}
 ROUTES=${BENCH_ROUTES:-10000}
