@@ -136,6 +136,18 @@ func (s *Server) forward(q *request, rt *route) {
 			resp, err = up.tr.RoundTrip(send)
 		}
 		c.UpstreamTime = time.Since(start)
+		if err != nil && clientBodyError(q.inBody) != nil {
+			// the client's body failed, not the upstream: no health report, no retry
+			if timer != nil {
+				timer.Stop()
+			}
+			if cancel != nil {
+				cancel(nil)
+				cancel = nil
+			}
+			up.bal.Done(idx, time.Since(start), false)
+			break
+		}
 		if timer != nil && !timer.Stop() && err == nil {
 			// the header came just as the route's timeout fired: the body is cut
 			resp.Body.Close()
@@ -170,6 +182,16 @@ func (s *Server) forward(q *request, rt *route) {
 		}
 	}
 	if err != nil {
+		if cerr := clientBodyError(q.inBody); cerr != nil {
+			// nginx: 408 on client_body_timeout, 400 when the body is cut or malformed
+			status, msg := http.StatusBadRequest, "client request body unreadable"
+			if isTimeout(cerr) {
+				status, msg = http.StatusRequestTimeout, "client request body timed out"
+			}
+			s.log.Info("client request body failed", "uri", r.URL.Path, "err", cerr)
+			s.fail(q, status, msg)
+			return
+		}
 		status, msg := s.upstreamError(r, err)
 		if c.UpstreamAddr != "" {
 			c.UpstreamStatus = status // as nginx, when the upstream gave no answer
@@ -361,6 +383,15 @@ func interpolate(c *plugins.Ctx, s string) string {
 		i = k - 1
 	}
 	return b.String()
+}
+
+// clientBodyError is why reading the client's request body failed, when the server
+// tells (proxy/h1 does; net/http's body does not); nil otherwise.
+func clientBodyError(body io.ReadCloser) error {
+	if b, ok := body.(interface{ ReadError() error }); ok {
+		return b.ReadError()
+	}
+	return nil
 }
 
 func isTimeout(err error) bool {

@@ -573,3 +573,42 @@ func TestAdminAuthFailuresLimited(t *testing.T) {
 	// the proxy is not affected
 	get(t, p, "/nothing").WantStatus(404)
 }
+
+// TestClientBodyTimeout: a client that stops sending its body is answered 408 once
+// proxy.client_body_timeout passes (nginx's client_body_timeout), a malformed chunked
+// body 400 (not the upstream's 504 or 502); the upstream serves the next request.
+func TestClientBodyTimeout(t *testing.T) {
+	t.Parallel()
+	p := porticotest.Start(t, porticotest.Options{ProxyConfig: "client_body_timeout: 0.3"})
+	up := porticotest.NewUpstream(t, "a")
+	p.Admin(t, "PUT", "/apisix/admin/routes/1", `{"uri":"/b/*","upstream":{"retries":2,"nodes":{`+up.Node(1)+`}}}`).WantStatus(201)
+	served(t, p, "/b/x", "a")
+	tests := []struct {
+		name, raw string
+		want      int
+		msg       string
+	}{
+		{"stalled Content-Length body", "POST /b/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + strings.Repeat("b", 10),
+			408, "client request body timed out"},
+		// 70000 bytes are more than the gateway buffers before it starts the upstream
+		// request, so the stall is met while the body streams
+		{"stalled streamed body", "POST /b/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("b", 70000),
+			408, "client request body timed out"},
+		{"stalled chunked body", "POST /b/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nbbbbb\r\n",
+			408, "client request body timed out"},
+		{"malformed chunk", "POST /b/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nbbbbb\r\n0\r\n\r\n",
+			400, "client request body unreadable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := rawResponses(t, p.ProxyAddr(), tt.raw, 2) // the connection must close after one
+			if len(rs) != 1 {
+				t.Fatalf("%d responses, want 1 and the connection closed", len(rs))
+			}
+			if rs[0].Status != tt.want || string(rs[0].Body) != `{"error_msg":"`+tt.msg+`"}`+"\n" {
+				t.Errorf("got %s, want %d %s", rs[0], tt.want, tt.msg)
+			}
+			served(t, p, "/b/x", "a")
+		})
+	}
+}

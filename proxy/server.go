@@ -94,6 +94,9 @@ type request struct {
 	skipFn       func(int) bool
 	// watch is the forwarded body when its length is unknown; nil otherwise.
 	watch *bodyWatch
+	// inBody is the request body as the server gave it, before any wrapping: h1's
+	// tells why reading it failed (clientBodyError).
+	inBody io.ReadCloser
 	// out, outURL and outHeader are the upstream request's when h1Client sends it
 	// (outRequest); the header map is cleared, not freed, between requests.
 	out       http.Request
@@ -124,6 +127,7 @@ var (
 // ServeHTTP runs one request through the snapshot it starts with.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	snap := s.snap.Load()
+	inBody := r.Body
 	path, err := canonicalPath(r.URL.EscapedPath())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, errBadPath.Error()+": "+err.Error())
@@ -141,6 +145,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	metrics.CountRequest()
 	q := s.pool.Get().(*request)
 	defer s.release(q) // runs last: also contains a panic from here on
+	q.inBody = inBody
 	q.rreq = router.Request{Method: r.Method, Host: hostOnlyLower(r.Host), RawHost: r.Host, Path: path}
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
 	q.rreq.RemoteAddr = remote.Addr().Unmap()
@@ -314,7 +319,7 @@ func (s *Server) release(q *request) {
 	q.params.Reset()
 	q.rreq = router.Request{}
 	q.ntried, q.up, q.allUnhealthy, q.upgrade = 0, nil, false, ""
-	q.global, q.chain, q.watch = nil, nil, nil
+	q.global, q.chain, q.watch, q.inBody = nil, nil, nil, nil
 	q.out, q.outURL = http.Request{}, url.URL{}
 	if len(q.outHeader) > 64 {
 		q.outHeader = nil // an outsized request's map is not kept

@@ -35,6 +35,11 @@ type Config struct {
 		ReadHeaderTimeout float64 `yaml:"read_header_timeout"`
 		IdleTimeout       float64 `yaml:"idle_timeout"`
 		MaxHeaderBytes    int     `yaml:"max_header_bytes"`
+		// ClientBodyTimeout bounds each wait for more of a request body, in seconds
+		// (nginx's client_body_timeout, 60 by default); past it the request is answered
+		// 408 and the connection closed. Only the default HTTP/1.1 server (http1: portico)
+		// applies it.
+		ClientBodyTimeout float64 `yaml:"client_body_timeout"`
 		// HTTP1 is the plain-HTTP listener's server: "portico" (proxy/h1, the default:
 		// no goroutine and two allocations per request; a client that goes away is only
 		// noticed when its connection is next read or written) or "net/http" (Go's
@@ -176,6 +181,9 @@ func loadConfig(path string) (*Config, error) {
 	if c.Proxy.IdleTimeout == 0 {
 		c.Proxy.IdleTimeout = 60
 	}
+	if c.Proxy.ClientBodyTimeout == 0 {
+		c.Proxy.ClientBodyTimeout = 60
+	}
 	if c.Proxy.MaxHeaderBytes == 0 {
 		c.Proxy.MaxHeaderBytes = 32 << 10
 	}
@@ -202,8 +210,8 @@ func (c *Config) validate() error {
 			return fmt.Errorf("config key proxy.https_listen: %q is not host:port: %w", c.Proxy.HTTPSListen, err)
 		}
 	}
-	if c.Proxy.ReadHeaderTimeout < 0 || c.Proxy.IdleTimeout < 0 || c.Proxy.MaxHeaderBytes < 0 {
-		return errors.New("config keys proxy.read_header_timeout, proxy.idle_timeout and proxy.max_header_bytes must not be negative")
+	if c.Proxy.ReadHeaderTimeout < 0 || c.Proxy.IdleTimeout < 0 || c.Proxy.MaxHeaderBytes < 0 || c.Proxy.ClientBodyTimeout < 0 {
+		return errors.New("config keys proxy.read_header_timeout, proxy.idle_timeout, proxy.client_body_timeout and proxy.max_header_bytes must not be negative")
 	}
 	if h := c.Proxy.HTTP1; h != "" && h != "portico" && h != "net/http" {
 		return fmt.Errorf("config key proxy.http1: %q is not portico or net/http", h)

@@ -314,6 +314,7 @@ func serve(cfg *Config, cfgPath, resources string) error {
 		ConnStateChange:   metrics.ConnStateChange,
 		ReadHeaderTimeout: readHeaderTO,
 		IdleTimeout:       idleTO,
+		BodyReadTimeout:   time.Duration(cfg.Proxy.ClientBodyTimeout * float64(time.Second)),
 		MaxHeaderBytes:    cfg.Proxy.MaxHeaderBytes,
 		ErrorLog:          proxyLog,
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,8 +39,41 @@ type body struct {
 
 	sawEOF bool
 	closed bool
-	early  bool // closed with more than maxDrain left: the connection must close
-	failed bool // a read failed: what is left on the wire is not a request
+	early  bool  // closed with more than maxDrain left: the connection must close
+	failed bool  // a read failed: what is left on the wire is not a request
+	rerr   error // the first read error (not io.EOF), for ReadError
+
+	// cutting: lockCutting cut a read short; armRead must not push the deadline out again
+	cutting atomic.Bool
+}
+
+// ReadError is the error that ended reading the body early (a timeout, the client gone,
+// a malformed chunk); nil while reads succeed and after a clean end. It tells a proxy
+// whose upstream write failed that the client's side is to blame.
+func (b *body) ReadError() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.rerr
+}
+
+// armRead gives the next read from the connection BodyReadTimeout, unless a deadline at
+// most slightly earlier (DeadlineHolds) is armed already or the handler set its own.
+// Called with mu held.
+func (b *body) armRead() {
+	c := b.c
+	d := c.srv.BodyReadTimeout
+	if d <= 0 || c.userRD {
+		return
+	}
+	want := time.Now().Add(d)
+	if c.rdArmed && DeadlineHolds(c.rdAt, want, d) {
+		return
+	}
+	c.rwc.SetReadDeadline(want)
+	c.rdArmed, c.rdAt = true, want
+	if b.cutting.Load() { // lockCutting's past deadline must win (see lockCutting)
+		c.rwc.SetReadDeadline(aLongTimeAgo)
+	}
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -61,6 +95,7 @@ func (b *body) readLocked(p []byte) (n int, err error) {
 	if b.cont {
 		b.c.w.writeContinue()
 	}
+	b.armRead()
 	if b.cr == nil {
 		if b.remain == 0 {
 			b.sawEOF = true
@@ -87,6 +122,9 @@ func (b *body) readLocked(p []byte) (n int, err error) {
 	}
 	if err != nil && err != io.EOF {
 		b.failed = true
+		if b.rerr == nil {
+			b.rerr = err
+		}
 	}
 	return n, err
 }
@@ -198,6 +236,7 @@ func (b *body) discardLocked(max int64) (tooBig bool, err error) {
 		if b.remain > max {
 			return true, nil
 		}
+		b.armRead()
 		n, err := b.c.br.Discard(int(b.remain))
 		b.remain -= int64(n)
 		if err != nil {
@@ -246,14 +285,17 @@ func (b *body) abort() {
 }
 
 // lockCutting locks b; a read in progress on another goroutine is cut short by a
-// past read deadline, and the body marked failed.
+// past read deadline, and the body marked failed. The reader may be about to arm its
+// own deadline (armRead): it stores that deadline, then loads cutting, while this stores
+// cutting, then sets the past deadline, so one of the two always sets it last.
 func (b *body) lockCutting() {
 	if b.mu.TryLock() {
 		return
 	}
+	b.cutting.Store(true)
 	b.c.rwc.SetReadDeadline(aLongTimeAgo)
-	b.c.rdArmed, b.c.rdAt = true, time.Time{}
 	b.mu.Lock()
+	b.c.rdArmed, b.c.rdAt = true, time.Time{}
 	b.failed = true
 }
 

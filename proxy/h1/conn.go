@@ -45,6 +45,7 @@ type conn struct {
 	werr             error
 	rdArmed, wdArmed bool      // a read or write deadline may be set
 	rdAt             time.Time // the read deadline armRead set; zero: unknown
+	userRD           bool      // the handler set a read deadline: BodyReadTimeout stands aside
 	hijacked         bool
 	lastPOST         bool
 }
@@ -190,12 +191,14 @@ func (c *conn) serve() {
 			c.fail(perr)
 			return
 		}
-		if c.rdArmed && r.ContentLength != 0 {
+		if c.rdArmed && r.ContentLength != 0 && s.BodyReadTimeout <= 0 {
 			// the handler's own timeouts rule reading the body; without one the
 			// connection is not read until the next request, whose wait re-arms
+			// (with BodyReadTimeout, the body's first read re-arms)
 			c.setReadDeadline(0)
 		}
 		r.RemoteAddr = c.remote
+		c.userRD = false
 
 		var b *body
 		if r.ContentLength != 0 {

@@ -58,8 +58,10 @@
 //
 // ReadHeaderTimeout runs from the connection's accept (first request) or from the
 // first byte of a later request to the end of its headers; IdleTimeout while waiting
-// for that first byte. While the handler runs there is no deadline on reading the
-// body: its own timeouts, and those it sets with http.ResponseController, rule.
+// for that first byte. BodyReadTimeout bounds each wait for more of the body (nginx's
+// client_body_timeout), the handler's reads and the drain after it alike; a deadline
+// the handler sets with http.ResponseController takes its place for that request.
+// Without BodyReadTimeout nothing bounds reading the body but the handler's own timeouts.
 //
 // Moving a deadline is a runtime timer update and a clock read, and a connection
 // carrying requests back to back would pay three a request (idle, header, none). So: a

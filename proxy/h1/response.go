@@ -679,7 +679,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // SetReadDeadline and SetWriteDeadline are for http.ResponseController.
 func (w *response) SetReadDeadline(t time.Time) error {
-	w.c.rdArmed, w.c.rdAt = true, time.Time{}
+	w.c.rdArmed, w.c.rdAt, w.c.userRD = true, time.Time{}, true
 	return w.c.rwc.SetReadDeadline(t)
 }
 

@@ -16,8 +16,12 @@ type Server struct {
 	Handler           http.Handler  // nil: http.DefaultServeMux
 	ReadHeaderTimeout time.Duration // from the first byte of a request to the end of its headers; 0: none
 	IdleTimeout       time.Duration // waiting for the next request on a kept-alive connection; 0: none
-	MaxHeaderBytes    int           // request line + headers (plus 4 KiB, as net/http); 0: 1 MiB
-	ConnState         func(net.Conn, http.ConnState)
+	// BodyReadTimeout bounds each wait for more of a request body (nginx's
+	// client_body_timeout: between two successive reads, not the whole body); a read
+	// past it fails with an error whose Timeout() is true. 0: none.
+	BodyReadTimeout time.Duration
+	MaxHeaderBytes  int // request line + headers (plus 4 KiB, as net/http); 0: 1 MiB
+	ConnState       func(net.Conn, http.ConnState)
 	// ConnStateChange, when set, is called as ConnState is, with the state the
 	// connection leaves (StateNew for a new one): a hook keeping counts per state needs
 	// no table of connections to know it.
