@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -174,6 +175,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.Set("X-API-VERSION", "v3")
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
+	trimTrailingSlash(r.URL)
 	s.router.ServeHTTP(w, r)
 }
 
@@ -352,7 +354,7 @@ func statusOf(err error) int {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return http.StatusRequestEntityTooLarge
+		return http.StatusBadRequest // APISIX's answer, not nginx's 413
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrUnavailable):
@@ -383,8 +385,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case status == http.StatusNotFound:
 		writeJSON(w, status, map[string]string{"message": "Key not found"})
 		return
-	case status == http.StatusRequestEntityTooLarge:
-		writeError(w, status, fmt.Sprintf("request body too large: the limit is %d bytes", s.opts.MaxBody))
+	case errors.As(err, new(*http.MaxBytesError)):
+		// APISIX's words (core.request.get_body); the size is the declared one, when declared
+		size := ""
+		if r.ContentLength > 0 {
+			size = fmt.Sprintf(" %d", r.ContentLength)
+		}
+		writeError(w, status, fmt.Sprintf("invalid request body: request size%s is greater than the maximum size %d allowed", size, s.opts.MaxBody))
 		return
 	case status >= 500:
 		s.opts.Log.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -436,4 +443,19 @@ func (s *Server) pluginReload(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write([]byte("done"))
+}
+
+// trimTrailingSlash drops one trailing '/' below /apisix/admin/: APISIX splits the path
+// on '/', so "/apisix/admin/routes/" lists the routes and "/routes/1/" is route 1
+// (clients and APISIX's own tests send both).
+func trimTrailingSlash(u *url.URL) {
+	const prefix = "/apisix/admin/"
+	p := u.Path
+	if len(p) <= len(prefix) || p[len(p)-1] != '/' || !strings.HasPrefix(p, prefix) {
+		return
+	}
+	u.Path = p[:len(p)-1]
+	if n := len(u.RawPath); n > 0 && u.RawPath[n-1] == '/' {
+		u.RawPath = u.RawPath[:n-1]
+	}
 }

@@ -14,7 +14,9 @@
 // replace, POST 201 with a 20-digit id, GET one {key, value, createdIndex, modifiedIndex},
 // list {list, total}, DELETE {deleted: "1", key}, a missing key 404 {"message": "Key not
 // found"}, every other error {"error_msg": …}. Where APISIX answers an nginx HTML page
-// (a client outside allow_admin, a body too large) Portico answers JSON.
+// (a client outside allow_admin) Portico answers JSON; a body over admin.max_body gets
+// APISIX's 400 "invalid request body: request size N is greater than the maximum size M
+// allowed".
 //
 // # Keys
 //

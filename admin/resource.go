@@ -152,7 +152,9 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, ki kindInfo) {
 			return
 		}
 	}
-	query.Label = q.Get("label")
+	if l, ok := q["label"]; ok && len(l) > 0 {
+		query.Label = &l[0]
+	}
 	if f := q.Get("filter"); f != "" {
 		fv, err := url.ParseQuery(f)
 		if err != nil {
@@ -191,7 +193,7 @@ func readObject(r *http.Request) (map[string]json.RawMessage, error) {
 		return nil, bad("invalid request body: %v", err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return nil, bad("invalid request body: empty body")
+		return nil, bad("missing configurations") // APISIX's words
 	}
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(body, &m); err != nil {

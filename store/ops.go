@@ -74,7 +74,7 @@ func (s *Store) Snapshot(ctx context.Context) (rev int64, items map[Kind][]Item,
 // then, when both Page and PageSize are set, sort by createdIndex and slice.
 type Query struct {
 	Name  *regexp.Regexp // matched anywhere in value.name
-	Label string         // keeps items whose labels have this key
+	Label *string        // keeps items whose labels have this key (APISIX: "" too, so none)
 	URI   *regexp.Regexp // matched anywhere in value.uri or one of value.uris
 	// Fields keeps items whose top-level field equals the string (e.g. service_id).
 	Fields   map[string]string
@@ -91,7 +91,7 @@ func (s *Store) List(ctx context.Context, k Kind, q Query) (items []Item, total 
 	if err != nil {
 		return nil, 0, err
 	}
-	if q.Name != nil || q.Label != "" || q.URI != nil || len(q.Fields) > 0 {
+	if q.Name != nil || q.Label != nil || q.URI != nil || len(q.Fields) > 0 {
 		kept := items[:0:0]
 		for _, it := range items {
 			if q.keeps(it) {
@@ -133,8 +133,8 @@ func (q *Query) keeps(it Item) bool {
 	if q.Name != nil && !q.Name.MatchString(v.Name) {
 		return false
 	}
-	if q.Label != "" {
-		if _, ok := v.Labels[q.Label]; !ok {
+	if q.Label != nil {
+		if _, ok := v.Labels[*q.Label]; !ok {
 			return false
 		}
 	}

@@ -215,8 +215,9 @@ func testListFiltersAndPaging(t *testing.T, s *testStore) {
 	}{
 		{"all, key order", Query{}, 25, 25, "1"},
 		{"name regex", Query{Name: regexp.MustCompile("^r1")}, 9, 9, "1"},
-		{"label key", Query{Label: "env"}, 20, 20, "1"},
-		{"label missing", Query{Label: "nope"}, 0, 0, ""},
+		{"label key", Query{Label: ptr("env")}, 20, 20, "1"},
+		{"label missing", Query{Label: ptr("nope")}, 0, 0, ""},
+		{"label empty", Query{Label: ptr("")}, 0, 0, ""},
 		{"uri in uris", Query{URI: regexp.MustCompile("/q/")}, 5, 5, "10"},
 		{"field equality", Query{Fields: map[string]string{"service_id": "s1"}}, 13, 13, "1"},
 		{"page 1 by createdIndex", Query{Page: 1, PageSize: 10}, 10, 25, "1"},
@@ -368,3 +369,5 @@ func testDryRunStoresNothing(t *testing.T, s *testStore) {
 		t.Errorf("after dry runs: %v %v, want route 1 unchanged and route after", items, err)
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
