@@ -419,6 +419,22 @@ func TestReferences(t *testing.T) {
 	p.Admin(t, "DELETE", "/apisix/admin/plugin_configs/pc1", "").WantStatus(200)
 	p.Admin(t, "DELETE", "/apisix/admin/services/s1", "").WantStatus(200)
 	p.Admin(t, "DELETE", "/apisix/admin/upstreams/u2", "").WantStatus(200)
+
+	// an upstream a traffic-split rule names, in each kind that can hold the plugin: the
+	// kind as APISIX's t/admin/upstream5.t spells it
+	p.Admin(t, "PUT", "/apisix/admin/upstreams/u3", upstreamBody).WantStatus(201)
+	split := `{"traffic-split":{"rules":[{"weighted_upstreams":[{"upstream_id":"u3","weight":1}]}]}}`
+	for _, tt := range []struct{ path, body, owner string }{
+		{"/apisix/admin/global_rules/1", `{"plugins":` + split + `}`, "global_rules [1]"},
+		{"/apisix/admin/plugin_configs/1", `{"plugins":` + split + `}`, "plugin_config [1]"},
+		{"/apisix/admin/consumer_groups/1", `{"plugins":` + split + `}`, "consumer_group [1]"},
+	} {
+		p.Admin(t, "PUT", tt.path, tt.body).WantStatus(201)
+		p.Admin(t, "DELETE", "/apisix/admin/upstreams/u3", "").WantStatus(400).
+			WantJSON(`{"error_msg":"can not delete this upstream, plugin in ` + tt.owner + ` is still using it now"}`)
+		p.Admin(t, "DELETE", tt.path, "").WantStatus(200)
+	}
+	p.Admin(t, "DELETE", "/apisix/admin/upstreams/u3", "").WantStatus(200)
 }
 
 func TestDryRun(t *testing.T) {

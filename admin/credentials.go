@@ -50,6 +50,12 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request) {
 				list = append(list, envelope(it, true))
 			}
 		}
+		if len(list) == 0 {
+			// APISIX reads the list as an etcd prefix; with no key under it, that is
+			// "Key not found" (t/admin/credentials.t TEST 13), consumer or not
+			s.fail(w, r, store.ErrNotFound)
+			return
+		}
 		writeJSON(w, http.StatusOK, map[string]any{"list": list, "total": len(list)})
 	case http.MethodPut:
 		m, err := readObject(r)

@@ -14,6 +14,8 @@ func TestCredentials(t *testing.T) {
 	p.Admin(t, "PUT", "/apisix/admin/consumers/jack/credentials/c1", `{"plugins":{"key-auth":{"key":"k1"}}}`).
 		WantStatus(404).WantJSON(`{"error_msg":"consumer not found"}`)
 	p.Admin(t, "PUT", "/apisix/admin/consumers", `{"username":"jack"}`).WantStatus(201)
+	// no credential yet: APISIX's etcd prefix read finds no key
+	p.Admin(t, "GET", "/apisix/admin/consumers/jack/credentials", "").WantStatus(404).WantJSON(`{"message":"Key not found"}`)
 	p.Admin(t, "PUT", "/apisix/admin/consumers", `{"username":"rose","plugins":{"key-auth":{"key":"rose-key"}}}`).WantStatus(201)
 	r := p.Admin(t, "PUT", "/apisix/admin/consumers/jack/credentials/c1", `{"plugins":{"key-auth":{"key":"k1"}}}`).WantStatus(201).JSON()
 	if r["key"] != "/apisix/consumers/jack/credentials/c1" {
@@ -57,6 +59,7 @@ func TestCredentials(t *testing.T) {
 	// deleting the consumer deletes its credentials
 	p.Admin(t, "DELETE", "/apisix/admin/consumers/jack", "").WantStatus(200)
 	p.Admin(t, "GET", "/apisix/admin/consumers/jack/credentials/c1", "").WantStatus(404)
+	p.Admin(t, "GET", "/apisix/admin/consumers/jack/credentials", "").WantStatus(404).WantJSON(`{"message":"Key not found"}`) // TEST 13
 	// consumers list does not show credentials
 	if n := p.Admin(t, "GET", "/apisix/admin/consumers", "").JSON()["total"].(float64); n != 1 {
 		t.Errorf("consumers total = %v, want 1", n)

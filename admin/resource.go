@@ -527,6 +527,13 @@ func referrers(rd store.Reader, k store.Kind, id string) error {
 	return nil
 }
 
+// trafficSplitOwner names a kind as APISIX's "upstream in use" message does
+// (t/admin/upstream5.t).
+var trafficSplitOwner = map[store.Kind]string{
+	store.KindRoute: "route", store.KindService: "service", store.KindPluginConfig: "plugin_config",
+	store.KindConsumer: "consumer", store.KindConsumerGroup: "consumer_group", store.KindGlobalRule: "global_rules",
+}
+
 // upstreamInTrafficSplit finds an upstream named by a traffic-split rule.
 func upstreamInTrafficSplit(rd store.Reader, id string) error {
 	for _, k := range []store.Kind{store.KindRoute, store.KindService, store.KindPluginConfig, store.KindConsumer, store.KindConsumerGroup, store.KindGlobalRule} {
@@ -552,7 +559,7 @@ func upstreamInTrafficSplit(rd store.Reader, id string) error {
 			for _, rule := range v.Plugins.TrafficSplit.Rules {
 				for _, wu := range rule.WeightedUpstreams {
 					if string(wu.UpstreamID) == id {
-						return bad("can not delete this upstream, plugin in %s [%s] is still using it now", k.Singular(), it.ID)
+						return bad("can not delete this upstream, plugin in %s [%s] is still using it now", trafficSplitOwner[k], it.ID)
 					}
 				}
 			}
