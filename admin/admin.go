@@ -95,6 +95,7 @@ func New(opts Options) *Server {
 	a.HandleFunc("", func(w http.ResponseWriter, r *http.Request) {}).Methods(http.MethodHead)
 	a.HandleFunc("/plugins/list", s.pluginList).Methods(http.MethodGet)
 	a.HandleFunc("/plugins/reload", s.pluginReload)
+	a.HandleFunc("/plugins", s.pluginSchema).Methods(http.MethodGet) // ?all=true
 	a.HandleFunc("/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
 	a.HandleFunc("/schema/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
 	a.HandleFunc("/explain", s.explain).Methods(http.MethodPost)
@@ -415,18 +416,50 @@ func (s *Server) pluginList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, names)
 }
 
+// pluginSchema is APISIX's GET /apisix/admin/plugins/{name} (apisix/admin/plugins.lua
+// get): the plugin's schema, its consumer schema with ?schema_type=consumer, and with
+// ?all=true every enabled plugin's. Portico has no stream plugins.
 func (s *Server) pluginSchema(w http.ResponseWriter, r *http.Request) {
 	name := mux.Vars(r)["name"]
-	if sub := r.URL.Query().Get("subsystem"); sub != "" && sub != "http" && sub != "stream" {
+	q := r.URL.Query()
+	sub := q.Get("subsystem")
+	if sub == "" {
+		sub = "http"
+	}
+	if sub != "http" && sub != "stream" {
 		writeError(w, http.StatusBadRequest, "unsupported subsystem: "+sub)
 		return
 	}
-	sp, ok := s.opts.Registry.Lookup(name)
-	if !ok {
-		writeError(w, http.StatusNotFound, "plugin not found in subsystem http")
+	if q.Get("all") == "true" {
+		all := map[string]any{}
+		if sub == "http" {
+			for _, sp := range s.opts.Registry.Enabled() {
+				p := map[string]any{"priority": sp.Priority, "schema": plugins.Schema(sp), "version": 0.1}
+				if sp.Type != "" {
+					p["type"] = sp.Type
+				}
+				if cs, ok := plugins.ConsumerSchema(sp); ok {
+					p["consumer_schema"] = cs
+				}
+				all[sp.Name] = p
+			}
+		}
+		writeJSON(w, http.StatusOK, all)
 		return
 	}
-	writeJSON(w, http.StatusOK, plugins.Schema(sp))
+	sp, ok := s.opts.Registry.Lookup(name)
+	if !ok || sub != "http" {
+		writeError(w, http.StatusNotFound, "plugin not found in subsystem "+sub)
+		return
+	}
+	sch := plugins.Schema(sp)
+	if q.Get("schema_type") == "consumer" {
+		if sch, ok = plugins.ConsumerSchema(sp); !ok {
+			writeError(w, http.StatusBadRequest, "not found schema")
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, sch)
 }
 
 func (s *Server) pluginReload(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 )
@@ -8,7 +9,23 @@ import (
 // Schema describes a plugin's config as a JSON schema, with the injected `_meta` property
 // APISIX adds to every plugin schema.
 func Schema(s Spec) map[string]any {
-	sch := typeSchema(reflect.TypeOf(s.NewConfig()))
+	return withMeta(typeSchema(reflect.TypeOf(s.NewConfig())))
+}
+
+// ConsumerSchema describes what an auth plugin's config on a consumer or a credential
+// holds (APISIX's consumer_schema); false for a plugin that has none (not auth).
+func ConsumerSchema(s Spec) (map[string]any, bool) {
+	if s.Type != "auth" {
+		return nil, false
+	}
+	newCfg := s.NewConfig
+	if s.NewConsumerConfig != nil {
+		newCfg = s.NewConsumerConfig
+	}
+	return withMeta(typeSchema(reflect.TypeOf(newCfg()))), true
+}
+
+func withMeta(sch map[string]any) map[string]any {
 	props, _ := sch["properties"].(map[string]any)
 	if props == nil {
 		props = map[string]any{}
@@ -29,9 +46,16 @@ func Schema(s Spec) map[string]any {
 	return sch
 }
 
+var unmarshaler = reflect.TypeFor[json.Unmarshaler]()
+
 func typeSchema(t reflect.Type) map[string]any {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshaler) {
+		// decoded by its own rules (a number or a string, a duration, …): any JSON value
+		// here, the plugin's check says more
+		return map[string]any{}
 	}
 	switch t.Kind() {
 	case reflect.Bool:
@@ -51,21 +75,48 @@ func typeSchema(t reflect.Type) map[string]any {
 		return map[string]any{"type": "object", "additionalProperties": typeSchema(t.Elem())}
 	case reflect.Struct:
 		props := map[string]any{}
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" {
-				continue
-			}
-			if name == "" {
-				name = f.Name
-			}
-			props[name] = typeSchema(f.Type)
-		}
+		structProps(t, props)
 		return map[string]any{"type": "object", "properties": props, "additionalProperties": false}
 	}
 	return map[string]any{}
+}
+
+// structProps adds t's fields as encoding/json decodes them: an embedded struct without a
+// json name lends its fields to the outer object, where a shallower field of the same name
+// wins.
+func structProps(t reflect.Type, props map[string]any) {
+	var embedded []reflect.Type
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				embedded = append(embedded, ft)
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		props[name] = typeSchema(f.Type)
+	}
+	for _, et := range embedded {
+		inner := map[string]any{}
+		structProps(et, inner)
+		for k, v := range inner {
+			if _, set := props[k]; !set {
+				props[k] = v
+			}
+		}
+	}
 }

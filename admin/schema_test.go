@@ -1,0 +1,90 @@
+package admin_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/portico-gw/portico/internal/porticotest"
+)
+
+// TestPluginSchemas: GET /apisix/admin/plugins/{name} serves a schema that every config
+// the Admin API accepts satisfies (clients such as the Ingress controller and the
+// dashboard check configs against it), as apisix/admin/plugins.lua does: the consumer
+// schema with ?schema_type=consumer, 400 "not found schema" where there is none, 404 in
+// the stream subsystem, every plugin's with ?all=true.
+func TestPluginSchemas(t *testing.T) {
+	p := porticotest.Start(t)
+	validate := func(t *testing.T, path, conf string) {
+		t.Helper()
+		r := p.Admin(t, "GET", path, "").WantStatus(200)
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(r.Body))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		c := jsonschema.NewCompiler()
+		if err := c.AddResource("plugin.json", doc); err != nil {
+			t.Fatal(err)
+		}
+		sch, err := c.Compile("plugin.json")
+		if err != nil {
+			t.Fatalf("%s does not compile: %v\n%s", path, err, r.Body)
+		}
+		inst, _ := jsonschema.UnmarshalJSON(bytes.NewReader([]byte(conf)))
+		if err := sch.Validate(inst); err != nil {
+			t.Errorf("%s rejects %s, which the Admin API stores: %v", path, conf, err)
+		}
+	}
+	for _, tt := range []struct{ plugin, conf string }{
+		{"http-logger", `{"uri":"http://127.0.0.1:1/log","batch_max_size":1,"include_req_body":true,"timeout":3}`},
+		{"limit-count", `{"count":2,"time_window":60,"key":"remote_addr","rejected_code":503,"policy":"redis","redis_host":"127.0.0.1","redis_port":6379}`},
+		{"limit-req", `{"rate":1,"burst":2,"key":"remote_addr","nodelay":true}`},
+		{"key-auth", `{"header":"apikey","hide_credentials":true}`},
+		{"proxy-rewrite", `{"uri":"/x","headers":{"set":{"a":"b"}}}`},
+		{"cors", `{"allow_origins":"*","max_age":5}`},
+		{"file-logger", `{"path":"/tmp/x.log","include_resp_body":true}`},
+	} {
+		t.Run(tt.plugin, func(t *testing.T) {
+			body := `{"uri":"/s","plugins":{"` + tt.plugin + `":` + tt.conf + `},"upstream":{"nodes":{"127.0.0.1:1980":1}}}`
+			p.Admin(t, "PUT", "/apisix/admin/routes/s-"+tt.plugin, body).WantStatus(201)
+			validate(t, "/apisix/admin/plugins/"+tt.plugin, tt.conf)
+			validate(t, "/apisix/admin/schema/plugins/"+tt.plugin, tt.conf)
+		})
+	}
+	t.Run("consumer schema", func(t *testing.T) {
+		p.Admin(t, "PUT", "/apisix/admin/consumers", `{"username":"jack","plugins":{"key-auth":{"key":"k1"}}}`).WantStatus(201)
+		validate(t, "/apisix/admin/plugins/key-auth?schema_type=consumer", `{"key":"k1"}`)
+		p.Admin(t, "GET", "/apisix/admin/plugins/limit-count?schema_type=consumer", "").WantStatus(400).
+			WantJSON(`{"error_msg":"not found schema"}`)
+	})
+	t.Run("subsystems", func(t *testing.T) {
+		p.Admin(t, "GET", "/apisix/admin/plugins/key-auth?subsystem=stream", "").WantStatus(404).
+			WantJSON(`{"error_msg":"plugin not found in subsystem stream"}`)
+		p.Admin(t, "GET", "/apisix/admin/plugins/nope", "").WantStatus(404).
+			WantJSON(`{"error_msg":"plugin not found in subsystem http"}`)
+		p.Admin(t, "GET", "/apisix/admin/plugins/key-auth?subsystem=x", "").WantStatus(400).
+			WantJSON(`{"error_msg":"unsupported subsystem: x"}`)
+	})
+	t.Run("all", func(t *testing.T) {
+		r := p.Admin(t, "GET", "/apisix/admin/plugins?all=true", "").WantStatus(200)
+		var all map[string]struct {
+			Priority       int            `json:"priority"`
+			Type           string         `json:"type"`
+			Schema         map[string]any `json:"schema"`
+			ConsumerSchema map[string]any `json:"consumer_schema"`
+		}
+		if err := json.Unmarshal(r.Body, &all); err != nil {
+			t.Fatal(err)
+		}
+		ka, lc := all["key-auth"], all["limit-count"]
+		if ka.Priority != 2500 || ka.Type != "auth" || ka.Schema == nil || ka.ConsumerSchema == nil {
+			t.Errorf("key-auth: %+v", ka)
+		}
+		if lc.Priority != 1002 || lc.Schema == nil || lc.ConsumerSchema != nil {
+			t.Errorf("limit-count: %+v", lc)
+		}
+		p.Admin(t, "GET", "/apisix/admin/plugins?all=true&subsystem=stream", "").WantStatus(200).WantJSON(`{}`)
+	})
+}
