@@ -219,6 +219,13 @@ func TestWrites(t *testing.T) {
 		p.Admin(t, "GET", "/apisix/admin/upstreams/u2", "").WantStatus(404).WantJSON(`{"message":"Key not found"}`)
 		p.Admin(t, "DELETE", "/apisix/admin/upstreams/u2", "").WantStatus(404).WantJSON(`{"message":"Key not found"}`)
 	})
+	t.Run("usernames up to 256 characters", func(t *testing.T) {
+		long := strings.Repeat("u", 256) // APISIX's consumer username: rule_name_def's 256
+		p.Admin(t, "PUT", "/apisix/admin/consumers", `{"username":"`+long+`"}`).WantStatus(201)
+		p.Admin(t, "GET", "/apisix/admin/consumers/"+long, "").WantStatus(200)
+		p.Admin(t, "PUT", "/apisix/admin/consumers/"+long+"/credentials/c1", `{"plugins":{"key-auth":{"key":"long-user-key"}}}`).WantStatus(201)
+		p.Admin(t, "DELETE", "/apisix/admin/consumers/"+long, "").WantStatus(200)
+	})
 	t.Run("consumer id is its username", func(t *testing.T) {
 		r := p.Admin(t, "PUT", "/apisix/admin/consumers/jack", `{"desc":"j"}`).WantStatus(201)
 		wantBody(t, r, `{"key":"/apisix/consumers/jack","value":{"username":"jack","desc":"j","create_time":"#","update_time":"#"}}`)
@@ -508,7 +515,10 @@ func TestBadInput(t *testing.T) {
 		{"id with a space", "PUT", "/apisix/admin/routes/a%20b", routeBody, 400, "invalid id…"},
 		{"id with a slash", "PUT", "/apisix/admin/routes/a%2Fb", routeBody, 400, "invalid id…"},
 		{"id with ..", "PUT", "/apisix/admin/routes/a..b", routeBody, 400, "invalid id…"},
-		{"id ..", "GET", "/apisix/admin/routes/%2e%2e", "", 400, "invalid id…"},
+		{"id ..", "GET", "/apisix/admin/routes/%2e%2e", "", 404, `{"message":"Key not found"}`}, // APISIX finds no such key
+		{"DELETE id ..", "DELETE", "/apisix/admin/routes/%2e%2e", "", 404, `{"message":"Key not found"}`},
+		{"username too long", "PUT", "/apisix/admin/consumers", `{"username":"` + strings.Repeat("u", 257) + `"}`, 400, "invalid username…"},
+		{"username with a dot and too long", "PUT", "/apisix/admin/consumers/a." + strings.Repeat("u", 70), `{}`, 400, "invalid username…"},
 		{"body id too long", "PUT", "/apisix/admin/routes", `{"id":"` + long + `","uri":"/a","upstream_id":"keep"}`, 400, "invalid id…"},
 		{"body id with ..", "PUT", "/apisix/admin/routes", `{"id":"..","uri":"/a","upstream_id":"keep"}`, 400, "invalid id…"},
 		{"missing id", "PUT", "/apisix/admin/routes", routeBody, 400, `{"error_msg":"missing route id"}`},

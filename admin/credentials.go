@@ -18,7 +18,7 @@ import (
 func (s *Server) credentials(w http.ResponseWriter, r *http.Request) {
 	v := mux.Vars(r)
 	user, cid := unescape(v["user"]), unescape(v["cid"])
-	if err := store.ValidID(user); err != nil {
+	if err := store.ValidKindID(store.KindConsumer, user); err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}

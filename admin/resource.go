@@ -51,7 +51,12 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id != "" {
-		if err := store.ValidID(id); err != nil {
+		if err := store.ValidKindID(ki.kind, id); err != nil {
+			if r.Method == http.MethodGet || r.Method == http.MethodDelete {
+				// APISIX looks such a key up and finds nothing
+				s.fail(w, r, store.ErrNotFound)
+				return
+			}
 			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
@@ -268,7 +273,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, ki kindInfo, id str
 		}
 		return
 	}
-	if err := store.ValidID(id); err != nil {
+	if err := store.ValidKindID(ki.kind, id); err != nil {
 		s.fail(w, r, bad("%v", err))
 		return
 	}

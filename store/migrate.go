@@ -92,7 +92,7 @@ func checkDumpItem(it DumpItem, seen map[string]bool, validate func(Kind, json.R
 	if !it.Kind.Known() {
 		return fmt.Errorf("%w: unknown kind %q", ErrInvalid, it.Kind)
 	}
-	if err := validKindID(it.Kind, it.ID); err != nil {
+	if err := ValidKindID(it.Kind, it.ID); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	key := string(it.Kind) + "/" + it.ID

@@ -167,7 +167,7 @@ var ErrDryRun = errors.New("dry run: nothing stored")
 // Put creates or replaces an item. It sets create_time (kept from the item it replaces)
 // and update_time. It reports whether the item was created.
 func (s *Store) Put(ctx context.Context, k Kind, id string, value json.RawMessage, check Check) (it Item, created bool, err error) {
-	if err := validKindID(k, id); err != nil {
+	if err := ValidKindID(k, id); err != nil {
 		return Item{}, false, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	now := s.Now().Unix()

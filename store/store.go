@@ -66,19 +66,31 @@ func Key(k Kind, id string) string {
 	return "/apisix/" + string(k) + "/" + id
 }
 
-// validKindID checks an id of kind k: a credential's two parts each follow ValidID.
-func validKindID(k Kind, id string) error {
-	if k == KindCredential {
+// ValidKindID checks an id of kind k: a consumer's is its username (APISIX: up to 256
+// characters of [a-zA-Z0-9_-]; ValidID's ids are taken too), a credential's two parts
+// are a username and an id.
+func ValidKindID(k Kind, id string) error {
+	switch k {
+	case KindConsumer:
+		return validUsernameID(id)
+	case KindCredential:
 		user, cid, ok := strings.Cut(id, "/")
 		if !ok {
 			return fmt.Errorf("invalid credential id %q: want <username>/<id>", id)
 		}
-		if err := ValidID(user); err != nil {
+		if err := validUsernameID(user); err != nil {
 			return err
 		}
 		return ValidID(cid)
 	}
 	return ValidID(id)
+}
+
+func validUsernameID(id string) error {
+	if ValidID(id) == nil || usernamePattern.MatchString(id) {
+		return nil
+	}
+	return fmt.Errorf("invalid username %q: want 1 to 256 characters of [a-zA-Z0-9_-]", id)
 }
 
 // CredentialID joins a consumer's username and a credential id into a credential's id.
