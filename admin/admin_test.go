@@ -219,6 +219,13 @@ func TestWrites(t *testing.T) {
 		p.Admin(t, "GET", "/apisix/admin/upstreams/u2", "").WantStatus(404).WantJSON(`{"message":"Key not found"}`)
 		p.Admin(t, "DELETE", "/apisix/admin/upstreams/u2", "").WantStatus(404).WantJSON(`{"message":"Key not found"}`)
 	})
+	t.Run("plugin metadata has no timestamps", func(t *testing.T) {
+		// APISIX's resource.lua stamps every kind but plugin_metadata
+		r := p.Admin(t, "PUT", "/apisix/admin/plugin_metadata/http-logger", `{"log_format":{"host":"$host"}}`).WantStatus(201)
+		wantBody(t, r, `{"key":"/apisix/plugin_metadata/http-logger","value":{"id":"http-logger","log_format":{"host":"$host"}}}`)
+		r = p.Admin(t, "GET", "/apisix/admin/plugin_metadata/http-logger", "").WantStatus(200)
+		wantBody(t, r, `{"key":"/apisix/plugin_metadata/http-logger","value":{"id":"http-logger","log_format":{"host":"$host"}},"createdIndex":"#","modifiedIndex":"#"}`)
+	})
 	t.Run("usernames up to 256 characters", func(t *testing.T) {
 		long := strings.Repeat("u", 256) // APISIX's consumer username: rule_name_def's 256
 		p.Admin(t, "PUT", "/apisix/admin/consumers", `{"username":"`+long+`"}`).WantStatus(201)
@@ -536,11 +543,12 @@ func TestBadInput(t *testing.T) {
 		{"POST plugin config", "POST", "/apisix/admin/plugin_configs", `{"plugins":{}}`, 405, "{\"error_msg\":\"not supported `POST` method for plugin config\"}"},
 		{"POST global rule", "POST", "/apisix/admin/global_rules", `{"plugins":{}}`, 405, "{\"error_msg\":\"not supported `POST` method for global rule\"}"},
 		{"POST consumer group", "POST", "/apisix/admin/consumer_groups", `{"plugins":{}}`, 405, "{\"error_msg\":\"not supported `POST` method for consumer group\"}"},
-		{"POST plugin metadata", "POST", "/apisix/admin/plugin_metadata", `{}`, 405, "{\"error_msg\":\"not supported `POST` method for plugin metadata\"}"},
+		{"POST plugin metadata", "POST", "/apisix/admin/plugin_metadata", `{}`, 405, "{\"error_msg\":\"not supported `POST` method for plugin_metadata\"}"},
 		{"unknown method", "PURGE", "/apisix/admin/routes/keep", "", 405, "{\"error_msg\":\"not supported `PURGE` method for route\"}"},
 		{"GET plugins reload", "GET", "/apisix/admin/plugins/reload", "", 405, `{"error_msg":"please use PUT method to reload the plugins, GET method is not allowed."}`},
 		{"DELETE without id", "DELETE", "/apisix/admin/routes", "", 400, `{"error_msg":"missing route id"}`},
 		{"plugin metadata of no plugin", "PUT", "/apisix/admin/plugin_metadata/no-such-plugin", `{}`, 400, `{"error_msg":"invalid plugin name"}`},
+		{"plugin metadata without a name", "PUT", "/apisix/admin/plugin_metadata", `{}`, 400, `{"error_msg":"missing plugin name"}`},
 	}
 	before := everything(t, p)
 	for _, tt := range tests {

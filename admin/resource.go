@@ -261,7 +261,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, ki kindInfo, id str
 	name := ki.kind.Singular()
 	switch {
 	case id == "" && !has:
-		s.fail(w, r, bad("missing %s id", name))
+		s.fail(w, r, missingID(ki.kind))
 		return
 	case id == "":
 		id = bid
@@ -330,7 +330,7 @@ func (s *Server) post(w http.ResponseWriter, r *http.Request, ki kindInfo) {
 
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, ki kindInfo, id, sub string) {
 	if id == "" {
-		s.fail(w, r, bad("missing %s id", ki.kind.Singular()))
+		s.fail(w, r, missingID(ki.kind))
 		return
 	}
 	body, err := io.ReadAll(r.Body)
@@ -463,7 +463,7 @@ func setPath(cur map[string]any, path []string, v any) (map[string]any, error) {
 
 func (s *Server) delete(w http.ResponseWriter, r *http.Request, ki kindInfo, id string) {
 	if id == "" {
-		s.fail(w, r, bad("missing %s id", ki.kind.Singular()))
+		s.fail(w, r, missingID(ki.kind))
 		return
 	}
 	var check store.Check
@@ -597,4 +597,12 @@ func (s *Server) sealed(k store.Kind, value json.RawMessage) (json.RawMessage, e
 		return nil, fmt.Errorf("encrypt ssl keys: %w", err)
 	}
 	return out, nil
+}
+
+// missingID is APISIX's answer to a write that names no id.
+func missingID(k store.Kind) error {
+	if k == store.KindPluginMetadata {
+		return bad("missing plugin name") // apisix/admin/plugin_metadata.lua
+	}
+	return bad("missing %s id", k.Singular())
 }

@@ -187,9 +187,11 @@ func (s *Store) Put(ctx context.Context, k Kind, id string, value json.RawMessag
 		} else if err != ErrNotFound {
 			return err
 		}
-		v, err := SetFields(value, map[string]any{"create_time": createTime, "update_time": now})
-		if err != nil {
-			return err
+		v := value
+		if k != KindPluginMetadata { // APISIX stamps no plugin metadata (resource.lua)
+			if v, err = SetFields(value, map[string]any{"create_time": createTime, "update_time": now}); err != nil {
+				return err
+			}
 		}
 		it, created, err = tx.Put(k, id, v)
 		return err

@@ -49,7 +49,7 @@ func (k Kind) Known() bool {
 func (k Kind) Singular() string {
 	switch k {
 	case KindPluginMetadata:
-		return "plugin metadata"
+		return "plugin_metadata" // apisix/admin/plugin_metadata.lua: kind
 	case KindSSL:
 		return "ssl"
 	}
