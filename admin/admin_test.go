@@ -219,6 +219,17 @@ func TestWrites(t *testing.T) {
 		p.Admin(t, "GET", "/apisix/admin/upstreams/u2", "").WantStatus(404).WantJSON(`{"message":"Key not found"}`)
 		p.Admin(t, "DELETE", "/apisix/admin/upstreams/u2", "").WantStatus(404).WantJSON(`{"message":"Key not found"}`)
 	})
+	t.Run("a numeric id is stored as the key's string", func(t *testing.T) {
+		for _, method := range []string{"PUT", "PATCH"} {
+			r := p.Admin(t, method, "/apisix/admin/upstreams/78", `{"id":78,"nodes":{}}`)
+			if id := value(t, r)["id"]; id != "78" {
+				t.Errorf("%s: id %#v, want \"78\"", method, id)
+			}
+			if id := value(t, p.Admin(t, "GET", "/apisix/admin/upstreams/78", ""))["id"]; id != "78" {
+				t.Errorf("%s: stored id %#v, want \"78\"", method, id)
+			}
+		}
+	})
 	t.Run("plugin metadata has no timestamps", func(t *testing.T) {
 		// APISIX's resource.lua stamps every kind but plugin_metadata
 		r := p.Admin(t, "PUT", "/apisix/admin/plugin_metadata/http-logger", `{"log_format":{"host":"$host"}}`).WantStatus(201)
@@ -335,6 +346,15 @@ func TestPatch(t *testing.T) {
 		"upstream":{"nodes":{"127.0.0.1:1980":1},"timeout":{"connect":1,"send":2,"read":9}},"create_time":"#","update_time":"#"}}`)
 	if got := value(t, r)["create_time"]; got != created {
 		t.Errorf("create_time = %v after PATCH, want %v", got, created)
+	}
+	// a create_time the patch gives is stored (APISIX t/admin/upstream4.t TEST 12)
+	p.Admin(t, "PUT", "/apisix/admin/upstreams/ct", upstreamBody).WantStatus(201)
+	r2 := p.Admin(t, "PATCH", "/apisix/admin/upstreams/ct", `{"desc":"new upstream","create_time":1705252779}`).WantStatus(200)
+	if got := value(t, r2)["create_time"]; got != float64(1705252779) {
+		t.Errorf("create_time = %v after a PATCH setting it, want 1705252779", got)
+	}
+	if got := value(t, p.Admin(t, "GET", "/apisix/admin/upstreams/ct", ""))["create_time"]; got != float64(1705252779) {
+		t.Errorf("stored create_time = %v, want 1705252779", got)
 	}
 
 	r = p.Admin(t, "PATCH", "/apisix/admin/routes/1/upstream/nodes", `{"127.0.0.1:1981":5}`).WantStatus(200)

@@ -258,7 +258,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, ki kindInfo, id str
 		s.fail(w, r, err)
 		return
 	}
-	name := ki.kind.Singular()
+	fromPath := id != ""
 	switch {
 	case id == "" && !has:
 		s.fail(w, r, missingID(ki.kind))
@@ -269,7 +269,7 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, ki kindInfo, id str
 		if ki.kind == store.KindConsumer {
 			s.fail(w, r, bad("wrong username"))
 		} else {
-			s.fail(w, r, bad("wrong %s id", name))
+			s.fail(w, r, bad("wrong %s id", ki.kind.Singular()))
 		}
 		return
 	}
@@ -277,7 +277,9 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request, ki kindInfo, id str
 		s.fail(w, r, bad("%v", err))
 		return
 	}
-	if !has {
+	// APISIX's resource.lua sets conf.id = id from the path when there is one: {"id":78}
+	// on /78 is stored as "78"; an id only in the body is kept as sent
+	if fromPath || !has {
 		m[ki.idField], _ = json.Marshal(id)
 	}
 	value, _ := json.Marshal(m)
@@ -416,6 +418,7 @@ func patchedID(m map[string]any, ki kindInfo, id string) error {
 	if got != id {
 		return bad("wrong %s id", ki.kind.Singular())
 	}
+	m[ki.idField] = id // a number names the same id; stored as the key's string
 	return nil
 }
 
