@@ -98,6 +98,8 @@ func New(opts Options) *Server {
 	a.HandleFunc("/plugins", s.pluginSchema).Methods(http.MethodGet) // ?all=true
 	a.HandleFunc("/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
 	a.HandleFunc("/schema/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
+	a.HandleFunc("/schema/validate/{kind}", s.schemaValidate).Methods(http.MethodPost)
+	a.HandleFunc("/schema/{name}", s.coreSchema).Methods(http.MethodGet)
 	a.HandleFunc("/explain", s.explain).Methods(http.MethodPost)
 	a.HandleFunc("/wasm_modules", s.wasmModules)
 	a.HandleFunc("/wasm_modules/{id}", s.wasmModules)

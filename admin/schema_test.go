@@ -88,3 +88,41 @@ func TestPluginSchemas(t *testing.T) {
 		p.Admin(t, "GET", "/apisix/admin/plugins?all=true&subsystem=stream", "").WantStatus(200).WantJSON(`{}`)
 	})
 }
+
+// TestCoreSchemas: GET /apisix/admin/schema/{name} (apisix/admin/schema.lua) serves a
+// schema that the resources the Admin API stores satisfy; POST
+// /apisix/admin/schema/validate/{kind} checks a body as that kind without storing it.
+func TestCoreSchemas(t *testing.T) {
+	p := porticotest.Start(t)
+	for _, tt := range []struct{ name, path, body string }{
+		{"route", "/apisix/admin/routes/1", `{"uri":"/a","methods":["GET"],"plugins":{"key-auth":{}},"labels":{"a":"b"},"upstream":{"type":"chash","hash_on":"header","key":"x","nodes":[{"host":"127.0.0.1","port":1980,"weight":1}],"timeout":{"connect":1,"send":1,"read":1}}}`},
+		{"upstream", "/apisix/admin/upstreams/1", `{"nodes":{"127.0.0.1:1980":1},"retries":1,"checks":{"active":{"http_path":"/h"}}}`},
+		{"service", "/apisix/admin/services/1", `{"upstream_id":"1","hosts":["a.com"]}`},
+		{"consumer", "/apisix/admin/consumers", `{"username":"jack","plugins":{"key-auth":{"key":"k"}}}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p.Admin(t, "POST", "/apisix/admin/schema/validate/"+tt.name+"s", tt.body).WantStatus(200)
+			p.Admin(t, "PUT", tt.path, tt.body).WantStatus(201)
+			r := p.Admin(t, "GET", "/apisix/admin/schema/"+tt.name, "").WantStatus(200)
+			doc, _ := jsonschema.UnmarshalJSON(bytes.NewReader(r.Body))
+			c := jsonschema.NewCompiler()
+			if err := c.AddResource("core.json", doc); err != nil {
+				t.Fatal(err)
+			}
+			sch, err := c.Compile("core.json")
+			if err != nil {
+				t.Fatalf("schema does not compile: %v", err)
+			}
+			inst, _ := jsonschema.UnmarshalJSON(bytes.NewReader([]byte(tt.body)))
+			if err := sch.Validate(inst); err != nil {
+				t.Errorf("the %s schema rejects %s, which the Admin API stores: %v", tt.name, tt.body, err)
+			}
+		})
+	}
+	p.Admin(t, "GET", "/apisix/admin/schema/noexits", "").WantStatus(400).WantJSON(`{"error_msg":"not found schema: noexits"}`)
+	p.Admin(t, "POST", "/apisix/admin/schema/validate/routes", `{"uri":1}`).WantStatus(400).
+		WantJSON(`{"error_msg":"property \"uri\" validation failed: wrong type: expected string, got number"}`)
+	p.Admin(t, "POST", "/apisix/admin/schema/validate/nope", `{}`).WantStatus(404).
+		WantJSON(`{"error_msg":"Unsupported resource type: nope"}`)
+	p.Admin(t, "GET", "/apisix/admin/routes/2", "").WantStatus(404) // validation stores nothing
+}
