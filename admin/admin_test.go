@@ -569,6 +569,7 @@ func TestBadInput(t *testing.T) {
 		{"DELETE without id", "DELETE", "/apisix/admin/routes", "", 400, `{"error_msg":"missing route id"}`},
 		{"plugin metadata of no plugin", "PUT", "/apisix/admin/plugin_metadata/no-such-plugin", `{}`, 400, `{"error_msg":"invalid plugin name"}`},
 		{"plugin metadata without a name", "PUT", "/apisix/admin/plugin_metadata", `{}`, 400, `{"error_msg":"missing plugin name"}`},
+		{"stream routes", "PUT", "/apisix/admin/stream_routes/1", `{"upstream_id":"keep"}`, 400, `{"error_msg":"stream mode is disabled, can not add stream routes"}`},
 	}
 	before := everything(t, p)
 	for _, tt := range tests {

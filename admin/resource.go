@@ -42,6 +42,11 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request) {
 	v := mux.Vars(r)
 	ki, ok := kinds[v["kind"]]
 	if !ok {
+		if v["kind"] == "stream_routes" {
+			// APISIX's answer on a node whose proxy_mode has no stream (the default)
+			writeError(w, http.StatusBadRequest, "stream mode is disabled, can not add stream routes")
+			return
+		}
 		writeError(w, http.StatusNotFound, "Unsupported resource type: "+v["kind"])
 		return
 	}
