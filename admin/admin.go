@@ -99,6 +99,7 @@ func New(opts Options) *Server {
 	a.HandleFunc("/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
 	a.HandleFunc("/schema/plugins/{name}", s.pluginSchema).Methods(http.MethodGet)
 	a.HandleFunc("/schema/validate/{kind}", s.schemaValidate).Methods(http.MethodPost)
+	a.HandleFunc("/configs/validate", s.configsValidate).Methods(http.MethodPost)
 	a.HandleFunc("/schema/{name}", s.coreSchema).Methods(http.MethodGet)
 	a.HandleFunc("/explain", s.explain).Methods(http.MethodPost)
 	a.HandleFunc("/wasm_modules", s.wasmModules)

@@ -118,12 +118,14 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request) {
 
 // validateCredential checks a credential: its consumer exists, it holds one auth plugin
 // with a valid consumer-side config.
-func (s *Server) validateCredential(rd store.Reader, id string, c *store.Credential) error {
+func (s *Server) validateCredential(rd store.Reader, id string, c *store.Credential, refs bool) error {
 	user, _, _ := strings.Cut(id, "/")
-	if _, err := rd.Get(store.KindConsumer, user); errors.Is(err, store.ErrNotFound) {
-		return &notFound{"consumer not found"}
-	} else if err != nil {
-		return err
+	if refs {
+		if _, err := rd.Get(store.KindConsumer, user); errors.Is(err, store.ErrNotFound) {
+			return &notFound{"consumer not found"}
+		} else if err != nil {
+			return err
+		}
 	}
 	for name, raw := range c.Plugins {
 		spec, ok := s.opts.Registry.Lookup(name)

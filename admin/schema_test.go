@@ -3,6 +3,9 @@ package admin_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -125,4 +128,75 @@ func TestCoreSchemas(t *testing.T) {
 	p.Admin(t, "POST", "/apisix/admin/schema/validate/nope", `{}`).WantStatus(404).
 		WantJSON(`{"error_msg":"Unsupported resource type: nope"}`)
 	p.Admin(t, "GET", "/apisix/admin/routes/2", "").WantStatus(404) // validation stores nothing
+}
+
+// TestConfigsValidate: POST /apisix/admin/configs/validate (APISIX 3.17+, ADC's dry run)
+// checks a whole standalone-layout configuration without storing it or looking up
+// references, and lists every problem with its kind, id and index.
+func TestConfigsValidate(t *testing.T) {
+	p := porticotest.Start(t)
+	good := `{
+		"routes": [{"id": "r1", "uri": "/a", "upstream_id": "u1", "plugins": {"key-auth": {}}},
+		           {"uri": "/b", "service_id": "not-in-this-body", "upstream": {"nodes": {"127.0.0.1:1980": 1}}}],
+		"upstreams": [{"id": "u1", "nodes": {"127.0.0.1:1980": 1}}],
+		"consumers": [{"username": "jack", "plugins": {"key-auth": {"key": "k1"}}},
+		              {"id": "jack/credentials/c1", "plugins": {"key-auth": {"key": "k2"}}}],
+		"routes_conf_version": 3
+	}`
+	p.Admin(t, "POST", "/apisix/admin/configs/validate", good).WantStatus(200).WantJSON(`{}`)
+	p.Admin(t, "GET", "/apisix/admin/routes/r1", "").WantStatus(404) // nothing stored
+
+	bad := `{
+		"routes": [{"id": "r1", "uri": 1},
+		           {"id": "r1", "uri": "/dup"},
+		           {"id": "r3", "uri": "/c", "plugins": {"limit-count": {"count": -1, "time_window": 1}}}],
+		"consumers": [{"username": "jack", "plugins": {"key-auth": {"key": "same"}}},
+		              {"username": "rose", "plugins": {"key-auth": {"key": "same"}}}],
+		"upstreams_conf_version": "x"
+	}`
+	r := p.Admin(t, "POST", "/apisix/admin/configs/validate", bad).WantStatus(400)
+	var got struct {
+		ErrorMsg string `json:"error_msg"`
+		Errors   []struct {
+			ResourceType string `json:"resource_type"`
+			ResourceID   string `json:"resource_id"`
+			Index        *int   `json:"index"`
+			Error        string `json:"error"`
+		} `json:"errors"`
+	}
+	if err := json.Unmarshal(r.Body, &got); err != nil || got.ErrorMsg != "Configuration validation failed" {
+		t.Fatalf("body %s", r.Body)
+	}
+	want := map[string]string{
+		"routes/r1/0":      `property "uri" validation failed`,
+		"routes/r1/1":      "found duplicate id r1 in routes",
+		"routes/r3/2":      "limit-count",
+		"consumers/rose/1": "duplicate key of plugin key-auth",
+		"upstreams//-1":    "upstreams_conf_version must be a number, got string",
+	}
+	if len(got.Errors) != len(want) {
+		t.Errorf("%d errors, want %d: %s", len(got.Errors), len(want), r.Body)
+	}
+	for _, e := range got.Errors {
+		i := -1
+		if e.Index != nil {
+			i = *e.Index
+		}
+		k := fmt.Sprintf("%s/%s/%d", e.ResourceType, e.ResourceID, i)
+		if w, ok := want[k]; !ok || !strings.Contains(e.Error, w) {
+			t.Errorf("error %s: %q, want one containing %q", k, e.Error, w)
+		}
+	}
+	p.Admin(t, "POST", "/apisix/admin/configs/validate", ``).WantStatus(400).
+		WantJSON(`{"error_msg":"invalid request body: empty request body"}`)
+
+	yamlPost := func(body string) *porticotest.Resp {
+		req, _ := http.NewRequest("POST", p.AdminURL+"/apisix/admin/configs/validate", strings.NewReader(body))
+		req.Header.Set("X-API-KEY", p.Key)
+		req.Header.Set("Content-Type", "application/yaml")
+		return p.Do(t, req)
+	}
+	yamlPost("routes:\n  - id: y1\n    uri: /y\n    upstream:\n      nodes:\n        \"127.0.0.1:1980\": 1\nroutes_conf_version: 1\n").WantStatus(200).WantJSON(`{}`)
+	yamlPost("routes:\n  - id: y1\n    uri: 5\n").WantStatus(400).WantBodyContains(`"resource_id":"y1"`)
+	yamlPost("routes: [\n").WantStatus(400).WantJSON(`{"error_msg":"invalid request body: invalid yaml request body"}`)
 }

@@ -13,6 +13,12 @@ import (
 // validate checks one value of kind k before it is stored: schema, references, plugins,
 // then the data plane's own check. Every refusal is a badRequest naming the problem.
 func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.RawMessage) error {
+	return s.check(rd, k, id, value, true)
+}
+
+// check is validate; refs false skips looking up what the value names (other resources,
+// an ssl, a consumer), as APISIX's skip_references_check for POST /configs/validate.
+func (s *Server) check(rd store.Reader, k store.Kind, id string, value json.RawMessage, refs bool) error {
 	obj, err := store.DecodeKind(k, value)
 	if err != nil {
 		msg := err.Error()
@@ -22,7 +28,7 @@ func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.R
 		return bad("%s", msg)
 	}
 	exists := func(rk store.Kind, rid store.ID, what string) error {
-		if rid == "" {
+		if rid == "" || !refs {
 			return nil
 		}
 		if _, err := rd.Get(rk, string(rid)); errors.Is(err, store.ErrNotFound) {
@@ -40,7 +46,7 @@ func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.R
 	}
 	switch v := obj.(type) {
 	case *store.Upstream:
-		if err := clientCertSSL(rd, v); err != nil {
+		if err := clientCertSSL(rd, v, refs); err != nil {
 			return err
 		}
 	case *store.SSL:
@@ -51,7 +57,7 @@ func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.R
 			}
 		}
 	case *store.Route:
-		if err := clientCertSSL(rd, v.Upstream); err != nil {
+		if err := clientCertSSL(rd, v.Upstream, refs); err != nil {
 			return err
 		}
 		if err := exists(store.KindUpstream, v.UpstreamID, "upstream"); err != nil {
@@ -67,7 +73,7 @@ func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.R
 			return err
 		}
 	case *store.Service:
-		if err := clientCertSSL(rd, v.Upstream); err != nil {
+		if err := clientCertSSL(rd, v.Upstream, refs); err != nil {
 			return err
 		}
 		if err := exists(store.KindUpstream, v.UpstreamID, "upstream"); err != nil {
@@ -91,7 +97,7 @@ func (s *Server) validate(rd store.Reader, k store.Kind, id string, value json.R
 			return err
 		}
 	case *store.Credential:
-		if err := s.validateCredential(rd, id, v); err != nil {
+		if err := s.validateCredential(rd, id, v, refs); err != nil {
 			return err
 		}
 		if err := s.uniqueCredentials(rd, k, id, value); err != nil {
@@ -158,8 +164,8 @@ func uniqueGlobalPlugins(rd store.Reader, id string, p store.Plugins) error {
 
 // clientCertSSL checks the ssl an upstream's tls.client_cert_id names: it must exist and
 // be of type client, with APISIX's words. u may be nil.
-func clientCertSSL(rd store.Reader, u *store.Upstream) error {
-	if u == nil || u.TLS == nil || u.TLS.ClientCertID == "" {
+func clientCertSSL(rd store.Reader, u *store.Upstream, refs bool) error {
+	if u == nil || u.TLS == nil || u.TLS.ClientCertID == "" || !refs {
 		return nil
 	}
 	id := string(u.TLS.ClientCertID)
