@@ -65,13 +65,8 @@ func (b *body) armRead() {
 	if d <= 0 || c.userRD {
 		return
 	}
-	want := time.Now().Add(d)
-	if c.rdArmed && DeadlineHolds(c.rdAt, want, d) {
-		return
-	}
-	c.rwc.SetReadDeadline(want)
-	c.rdArmed, c.rdAt = true, want
-	if b.cutting.Load() { // lockCutting's past deadline must win (see lockCutting)
+	if c.armReadLazily(d) && b.cutting.Load() {
+		// lockCutting's past deadline must win (see lockCutting)
 		c.rwc.SetReadDeadline(aLongTimeAgo)
 	}
 }

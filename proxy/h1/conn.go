@@ -105,12 +105,19 @@ func (c *conn) armIdle(d time.Duration) {
 		c.setReadDeadline(0)
 		return
 	}
+	c.armReadLazily(d)
+}
+
+// armReadLazily arms the read deadline d from now, unless the one armed already holds
+// for it (DeadlineHolds). It reports whether it moved the deadline.
+func (c *conn) armReadLazily(d time.Duration) bool {
 	want := time.Now().Add(d)
 	if c.rdArmed && DeadlineHolds(c.rdAt, want, d) {
-		return
+		return false
 	}
 	c.rwc.SetReadDeadline(want)
 	c.rdArmed, c.rdAt = true, want
+	return true
 }
 
 // DeadlineHolds reports whether a deadline armed earlier (zero: none known) may stand
