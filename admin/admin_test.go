@@ -386,6 +386,7 @@ func TestPatch(t *testing.T) {
 		{"not an object", "/apisix/admin/routes/1", `[1]`, 400, `{"error_msg":"invalid configuration"}`},
 		{"a string", "/apisix/admin/routes/1", `"x"`, 400, `{"error_msg":"invalid configuration"}`},
 		{"sub-path through a string", "/apisix/admin/routes/1/uri/x", `1`, 400, `{"error_msg":"invalid sub-path: /uri"}`},
+		{"null at a sub-path", "/apisix/admin/routes/1/methods", `null`, 400, `{"error_msg":"invalid configuration: property \"methods\" validation failed: wrong type: got null"}`},
 		{"changes the id", "/apisix/admin/routes/1", `{"id":"2"}`, 400, `{"error_msg":"wrong route id"}`},
 		{"changes the id by sub-path", "/apisix/admin/routes/1/id", `"2"`, 400, `{"error_msg":"wrong route id"}`},
 		{"result invalid", "/apisix/admin/routes/1", `{"uri":1}`, 400, `{"error_msg":"invalid configuration: property \"uri\" validation failed: wrong type: expected string, got number"}`},

@@ -448,8 +448,12 @@ func mergePatch(cur any, patch any) any {
 	return cm
 }
 
-// setPath replaces the value at path, creating missing objects on the way.
+// setPath replaces the value at path, creating missing objects on the way. null is
+// refused: APISIX stores it and then fails the schema check (no property takes null).
 func setPath(cur map[string]any, path []string, v any) (map[string]any, error) {
+	if v == nil {
+		return nil, bad("invalid configuration: property %q validation failed: wrong type: got null", strings.Join(path, "."))
+	}
 	node := cur
 	for i, seg := range path[:len(path)-1] {
 		next, ok := node[seg]
