@@ -121,8 +121,9 @@ func (s *Server) forward(q *request, rt *route) {
 		}
 		start = time.Now()
 		send := out
-		if rt.timeout != nil {
-			// the transport's own timeouts are the upstream's; a route's override
+		h1c, _ := up.tr.(*h1Client)
+		if rt.timeout != nil && (h1c == nil || upgrade) {
+			// http.Transport's timeouts are the upstream's; a route's override
 			// bounds the wait for the response header (connect + read), not the body
 			var ctx context.Context
 			ctx, cancel = context.WithCancelCause(r.Context())
@@ -132,6 +133,10 @@ func (s *Server) forward(q *request, rt *route) {
 		}
 		if upgrade {
 			resp, err = up.ws.RoundTrip(send) // the tunnel needs net/http's 101 handling
+		} else if rt.timeout != nil && h1c != nil {
+			// h1Client applies a route's connect, send and read timeouts as the
+			// upstream's own, each where nginx applies it
+			resp, err = h1c.roundTrip(send, timeouts{connect: connectTO, send: secs(rt.timeout.Send), read: readTO})
 		} else {
 			resp, err = up.tr.RoundTrip(send)
 		}

@@ -198,8 +198,9 @@ func (pc *pconn) armRead(now time.Time, d time.Duration) {
 	pc.rdAt = want
 }
 
-// get returns a pooled connection (reused) or dials one; fresh skips the pool.
-func (p *connPool) get(ctx context.Context, fresh bool) (pc *pconn, reused bool, err error) {
+// get returns a pooled connection (reused) or dials one, within connectTO (0: the
+// client's dialer's); fresh skips the pool.
+func (p *connPool) get(ctx context.Context, fresh bool, connectTO time.Duration) (pc *pconn, reused bool, err error) {
 	for !fresh {
 		p.mu.Lock()
 		n := len(p.idle)
@@ -224,7 +225,13 @@ func (p *connPool) get(ctx context.Context, fresh bool) (pc *pconn, reused bool,
 		}
 		return pc, true, nil
 	}
-	nc, err := p.c.dialer.DialContext(ctx, "tcp", p.addr)
+	dialer := &p.c.dialer
+	if connectTO > 0 && connectTO != dialer.Timeout {
+		d := *dialer
+		d.Timeout = connectTO
+		dialer = &d
+	}
+	nc, err := dialer.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, false, err
 	}
@@ -330,6 +337,12 @@ const (
 // been read to its end (or closes it when closed early). req.Body is read by RoundTrip
 // only and is not closed.
 func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
+	return c.roundTrip(req, timeouts{connect: c.dialer.Timeout, send: c.sendTO, read: c.respTO})
+}
+
+// roundTrip is RoundTrip within to: a route's `timeout` replaces the upstream's for one
+// request, as APISIX's balancer sets it.
+func (c *h1Client) roundTrip(req *http.Request, to timeouts) (*http.Response, error) {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
@@ -375,7 +388,7 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	p := c.pool(req.URL.Host)
 	bodyRead := false
 	for attempt := 0; ; attempt++ {
-		pc, reused, err := p.get(ctx, attempt > 0)
+		pc, reused, err := p.get(ctx, attempt > 0, to.connect)
 		if err != nil {
 			if bodyRead {
 				// forward retries a dial error on another node, with a body it would
@@ -392,7 +405,7 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 				return nil, err
 			}
 		}
-		resp, retry, err := c.exchange(ctx, pc, req, msg, mode, cl, reused)
+		resp, retry, err := c.exchange(ctx, pc, req, msg, mode, cl, reused, to)
 		if err == nil {
 			return resp, nil
 		}
@@ -406,6 +419,10 @@ func (c *h1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 		p.closeIdle(pc.idleAt)
 	}
 }
+
+// timeouts bound one exchange: the dial, each write of the request, the wait for the
+// response header (nginx's proxy_connect/send/read_timeout).
+type timeouts struct{ connect, send, read time.Duration }
 
 // bodyConsumed hides that err is a dial error (the request body was read already) but
 // keeps whether it is a timeout.
@@ -427,7 +444,7 @@ func (e nothingWritten) Is(target error) bool { return target == errNothingWritt
 // exchange writes msg (the head, with the body when buffered) and the streamed body on pc,
 // and reads the response header. retry reports a failure that looks like a connection the
 // server had closed while it was pooled, before any byte of the response.
-func (c *h1Client) exchange(ctx context.Context, pc *pconn, req *http.Request, msg []byte, mode int, cl int64, reused bool) (resp *http.Response, retry bool, err error) {
+func (c *h1Client) exchange(ctx context.Context, pc *pconn, req *http.Request, msg []byte, mode int, cl int64, reused bool, to timeouts) (resp *http.Response, retry bool, err error) {
 	var stop func() bool
 	if ctx.Done() != nil && !h1.IsConnContext(ctx) {
 		// a route's timeout, or net/http's server noticing the client left: cut the
@@ -444,26 +461,26 @@ func (c *h1Client) exchange(ctx context.Context, pc *pconn, req *http.Request, m
 	pc.nreq++
 	now := time.Now()
 	var w io.Writer = pc.nc
-	if c.sendTO > 0 && (mode >= bodyStream || len(msg) > smallWrite || pc.wdSet) {
+	if to.send > 0 && (mode >= bodyStream || len(msg) > smallWrite || pc.wdSet) {
 		// timeout.send, as nginx's proxy_send_timeout: between two successive writes.
 		// A small request on a connection that only ever carried small ones cannot
 		// block (the socket's send buffer holds it whole), so it needs no deadline.
-		pc.nc.SetWriteDeadline(now.Add(c.sendTO))
+		pc.nc.SetWriteDeadline(now.Add(to.send))
 		pc.wdSet = true
-		w = sendWriter{pc.nc, c.sendTO}
+		w = sendWriter{pc.nc, to.send}
 	}
 	var n int
 	if mode < bodyStream && pc.rc != nil {
 		// the whole request is msg: written, then parked until the answer comes
-		pc.armRead(now, c.respTO)
+		pc.armRead(now, to.read)
 		var werr, rerr error
 		n, werr, rerr = pc.writeAwait(msg)
 		if werr == nil && rerr == nil && n < len(msg) {
 			// the socket took part of it: the rest may block, under the send timeout
 			var m int
-			if c.sendTO > 0 {
+			if to.send > 0 {
 				pc.wdSet = true
-				m, werr = sendWriter{pc.nc, c.sendTO}.Write(msg[n:])
+				m, werr = sendWriter{pc.nc, to.send}.Write(msg[n:])
 			} else {
 				m, werr = pc.nc.Write(msg[n:])
 			}
@@ -503,7 +520,7 @@ func (c *h1Client) exchange(ctx context.Context, pc *pconn, req *http.Request, m
 	start := pc.nread
 	br := brPool.Get().(*bufio.Reader)
 	br.Reset(pc)
-	pc.armRead(now, c.respTO)
+	pc.armRead(now, to.read)
 	pc.limit = start + maxHeaderBytes
 	resp, err = readResponse(br, req, true)
 	pc.limit = 0

@@ -190,6 +190,13 @@ func TestUpstreamErrors(t *testing.T) {
 	}
 	put("routes", "timeout", `{"uri":"/timeout","upstream":{"timeout":{"connect":1,"send":1,"read":0.5},"nodes":{`+slow.Node(1)+`}}}`)
 	put("routes", "route-timeout", `{"uri":"/route-timeout","timeout":{"connect":1,"send":1,"read":0.5},"upstream":{"nodes":{`+slow.Node(1)+`}}}`)
+	// answers after 0.9 s: past a read timeout of 0.5 s, within connect + read (1 s)
+	late := porticotest.NewUpstreamWith(t, "late", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(900 * time.Millisecond)
+		io.WriteString(w, "late")
+	})
+	put("routes", "route-read", `{"uri":"/route-read","timeout":{"connect":0.5,"send":0.5,"read":0.5},"upstream":{"nodes":{`+late.Node(1)+`}}}`)
+	put("routes", "route-longer", `{"uri":"/route-longer","timeout":{"connect":1,"send":1,"read":3},"upstream":{"timeout":{"connect":1,"send":1,"read":0.3},"nodes":{`+late.Node(1)+`}}}`)
 	put("routes", "empty-map", `{"uri":"/empty-map","upstream":{"nodes":{}}}`)
 	put("routes", "empty-array", `{"uri":"/empty-array","upstream":{"nodes":[]}}`)
 	put("routes", "refused", `{"uri":"/refused","upstream":{"nodes":{"`+dead1+`":1,"`+dead2+`":1}}}`)
@@ -202,6 +209,12 @@ func TestUpstreamErrors(t *testing.T) {
 
 	wantError(t, get(t, p, "/timeout"), http.StatusGatewayTimeout)
 	wantError(t, get(t, p, "/route-timeout"), http.StatusGatewayTimeout)
+	// a route's timeout is applied as nginx's proxy_read_timeout, as the upstream's is
+	// (APISIX t/node/timeout-upstream.t), and replaces the upstream's, longer or shorter
+	wantError(t, get(t, p, "/route-read"), http.StatusGatewayTimeout)
+	if r := get(t, p, "/route-longer"); r.Status != 200 || string(r.Body) != "late" {
+		t.Errorf("/route-longer: %d %s, want the late answer (the route's read timeout is 3 s)", r.Status, r.Body)
+	}
 	wantError(t, get(t, p, "/empty-map"), http.StatusServiceUnavailable)
 	wantError(t, get(t, p, "/empty-array"), http.StatusServiceUnavailable)
 	wantError(t, get(t, p, "/refused"), http.StatusBadGateway)
