@@ -9,6 +9,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -200,6 +201,7 @@ func (s *Server) forward(q *request, rt *route) {
 		status, msg := s.upstreamError(r, err)
 		if c.UpstreamAddr != "" {
 			c.UpstreamStatus = status // as nginx, when the upstream gave no answer
+			setUpstreamStatus(w.Header(), status)
 		}
 		s.fail(q, status, msg)
 		return
@@ -390,6 +392,13 @@ func interpolate(c *plugins.Ctx, s string) string {
 	return b.String()
 }
 
+// setUpstreamStatus adds X-APISIX-Upstream-Status, which APISIX sends when the
+// upstream's status ($upstream_status) is a 5xx, so a client tells the upstream's
+// failure from the gateway's own (apisix/init.lua set_resp_upstream_status).
+func setUpstreamStatus(h http.Header, status int) {
+	h["X-Apisix-Upstream-Status"] = []string{strconv.Itoa(status)}
+}
+
 // clientBodyError is why reading the client's request body failed, when the server
 // tells (proxy/h1 does; net/http's body does not); nil otherwise.
 func clientBodyError(body io.ReadCloser) error {
@@ -442,6 +451,9 @@ func (s *Server) copyResponse(q *request, resp *http.Response) {
 		h["Trailer"] = []string{strings.Join(names, ", ")}
 	}
 	c.Status = resp.StatusCode
+	if c.Status >= 500 && c.Status <= 599 {
+		setUpstreamStatus(h, c.Status)
+	}
 	plugins.RunHeaderFilter(q.global, c)
 	plugins.RunHeaderFilter(q.chain, c)
 	filtered := plugins.HasBodyFilter(q.global) || plugins.HasBodyFilter(q.chain)

@@ -212,6 +212,27 @@ func TestUpstreamErrors(t *testing.T) {
 	// a route's timeout is applied as nginx's proxy_read_timeout, as the upstream's is
 	// (APISIX t/node/timeout-upstream.t), and replaces the upstream's, longer or shorter
 	wantError(t, get(t, p, "/route-read"), http.StatusGatewayTimeout)
+	// X-APISIX-Upstream-Status: the upstream's 5xx (here none came: nginx's 504/502), not
+	// the gateway's own errors (no upstream at all)
+	for _, tt := range []struct {
+		path string
+		want string
+	}{{"/timeout", "504"}, {"/refused", "502"}, {"/empty-map", ""}, {"/no-such-route", ""}} {
+		if got := get(t, p, tt.path).Header.Get("X-APISIX-Upstream-Status"); got != tt.want {
+			t.Errorf("%s: X-APISIX-Upstream-Status %q, want %q", tt.path, got, tt.want)
+		}
+	}
+	fivexx := porticotest.NewUpstreamWith(t, "5xx", func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		w.WriteHeader(code)
+	})
+	put("routes", "fivexx", `{"uri":"/fivexx","upstream":{"nodes":{`+fivexx.Node(1)+`}}}`)
+	porticotest.Eventually(t, wait, "/fivexx served", func() bool { return get(t, p, "/fivexx?code=200").Status == 200 })
+	for code, want := range map[string]string{"503": "503", "500": "500", "404": "", "200": ""} {
+		if got := get(t, p, "/fivexx?code="+code).Header.Get("X-APISIX-Upstream-Status"); got != want {
+			t.Errorf("upstream %s: X-APISIX-Upstream-Status %q, want %q", code, got, want)
+		}
+	}
 	if r := get(t, p, "/route-longer"); r.Status != 200 || string(r.Body) != "late" {
 		t.Errorf("/route-longer: %d %s, want the late answer (the route's read timeout is 3 s)", r.Status, r.Body)
 	}
