@@ -17,7 +17,24 @@ import (
 // Spec registers response-rewrite.
 var Spec = plugins.Spec{Name: "response-rewrite", Priority: 899,
 	NewConfig: func() plugins.Config { return new(Config) },
-	Build:     func(c plugins.Config) (any, error) { return New(c.(*Config)) }}
+	Build:     build}
+
+// build makes the instance; one that changes no body (neither body nor filters) is
+// headersOnly, with no body filter, so the response keeps its Content-Length and
+// streams as it came, as APISIX clears the length only when it changes the body.
+func build(c plugins.Config) (any, error) {
+	p, err := New(c.(*Config))
+	if err != nil || p.body != nil || p.filters != nil {
+		return p, err
+	}
+	return headersOnly{p}, nil
+}
+
+// headersOnly is the plugin without its body filter.
+type headersOnly struct{ p *Plugin }
+
+// HeaderFilter is Plugin.HeaderFilter.
+func (h headersOnly) HeaderFilter(c *plugins.Ctx) { h.p.HeaderFilter(c) }
 
 type headerOp struct {
 	name string // canonical

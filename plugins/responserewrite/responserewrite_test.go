@@ -172,7 +172,7 @@ func TestResponse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := pluginstest.Build(t, Spec, tt.cfg).(*Plugin)
+			p := unwrap(pluginstest.Build(t, Spec, tt.cfg))
 			c := pluginstest.Ctx(t, pluginstest.Target("/with_header?v=a%0D%0ASet-Cookie:%20x"))
 			code, h, body := response(t, p, c, tt.status, upstream.Clone(), tt.chunks...)
 			if code != tt.wantCode {
@@ -215,7 +215,7 @@ func gz(t *testing.T, s string) []byte {
 func TestFiltersEncoding(t *testing.T) {
 	const cfg = `{"filters":[{"regex":"hello","replace":"test"}]}`
 	t.Run("gzip body is decoded (APISIX 3 TEST 6)", func(t *testing.T) {
-		p := pluginstest.Build(t, Spec, cfg).(*Plugin)
+		p := unwrap(pluginstest.Build(t, Spec, cfg))
 		c := pluginstest.Ctx(t)
 		enc := gz(t, "hello world\n")
 		code, h, body := response(t, p, c, 200, http.Header{"Content-Encoding": {"gzip"}}, string(enc[:5]), string(enc[5:]))
@@ -224,7 +224,7 @@ func TestFiltersEncoding(t *testing.T) {
 		}
 	})
 	t.Run("unknown encoding: left untouched", func(t *testing.T) {
-		p := pluginstest.Build(t, Spec, cfg).(*Plugin)
+		p := unwrap(pluginstest.Build(t, Spec, cfg))
 		c := pluginstest.Ctx(t)
 		_, h, body := response(t, p, c, 200, http.Header{"Content-Encoding": {"br"}, "Content-Length": {"5"}}, "hello")
 		if body != "hello" || h.Get("Content-Encoding") != "br" || h.Get("Content-Length") != "5" {
@@ -232,7 +232,7 @@ func TestFiltersEncoding(t *testing.T) {
 		}
 	})
 	t.Run("body replaces whatever the encoding (APISIX 3 TEST 8)", func(t *testing.T) {
-		p := pluginstest.Build(t, Spec, `{"vars":[["status","==",200]],"body":"new body\n"}`).(*Plugin)
+		p := unwrap(pluginstest.Build(t, Spec, `{"vars":[["status","==",200]],"body":"new body\n"}`))
 		c := pluginstest.Ctx(t)
 		_, h, body := response(t, p, c, 200, http.Header{"Content-Encoding": {"deflate"}}, "xx")
 		if body != "new body\n" || h.Get("Content-Encoding") != "" {
@@ -240,7 +240,7 @@ func TestFiltersEncoding(t *testing.T) {
 		}
 	})
 	t.Run("headers only keep the encoding (APISIX 3 TEST 14)", func(t *testing.T) {
-		p := pluginstest.Build(t, Spec, `{"headers":{"set":{"X-Server-id":3}}}`).(*Plugin)
+		p := unwrap(pluginstest.Build(t, Spec, `{"headers":{"set":{"X-Server-id":3}}}`))
 		c := pluginstest.Ctx(t)
 		_, h, body := response(t, p, c, 200, http.Header{"Content-Encoding": {"deflate"}}, "xx")
 		if body != "xx" || h.Get("Content-Encoding") != "deflate" || h.Get("X-Server-Id") != "3" {
@@ -252,7 +252,7 @@ func TestFiltersEncoding(t *testing.T) {
 // TestAbortedResponse: a response cut before its last chunk leaves no state behind (Log
 // drops it), and a stale state on a reused Ctx does not leak into the next request.
 func TestAbortedResponse(t *testing.T) {
-	p := pluginstest.Build(t, Spec, `{"filters":[{"regex":"a","replace":"b"}]}`).(*Plugin)
+	p := unwrap(pluginstest.Build(t, Spec, `{"filters":[{"regex":"a","replace":"b"}]}`))
 	c := pluginstest.Ctx(t)
 	c.Status = 200
 	p.HeaderFilter(c)
@@ -272,7 +272,7 @@ func TestAbortedResponse(t *testing.T) {
 }
 
 func TestResponse_hammer(t *testing.T) {
-	p := pluginstest.Build(t, Spec, `{"vars":[["arg_n","~~","^[0-9]+$"]],"filters":[{"regex":"(\\d+)","replace":"<$1>","scope":"global"}],"headers":{"set":{"X-N":"$arg_n"}}}`).(*Plugin)
+	p := unwrap(pluginstest.Build(t, Spec, `{"vars":[["arg_n","~~","^[0-9]+$"]],"filters":[{"regex":"(\\d+)","replace":"<$1>","scope":"global"}],"headers":{"set":{"X-N":"$arg_n"}}}`))
 	var wg sync.WaitGroup
 	var left atomic.Int64
 	for w := 0; w < 8; w++ {
@@ -295,4 +295,44 @@ func TestResponse_hammer(t *testing.T) {
 	if n := left.Load(); n != 0 {
 		t.Errorf("%d states left", n)
 	}
+}
+
+// TestBodyFilterOnlyWhenBodyChanges: a config that changes no body builds an instance
+// with no body filter (the proxy then keeps the upstream's Content-Length); body or
+// filters need one.
+func TestBodyFilterOnlyWhenBodyChanges(t *testing.T) {
+	tests := []struct {
+		cfg        string
+		bodyFilter bool
+	}{
+		{`{"headers":{"set":{"X-A":"1"}}}`, false},
+		{`{"status_code":201}`, false},
+		{`{"headers":{"remove":["Server"]},"vars":[["status","==",200]]}`, false},
+		{`{"body":"x"}`, true},
+		{`{"filters":[{"regex":"a","replace":"b"}]}`, true},
+	}
+	for _, tt := range tests {
+		d, err := plugins.NewRegistry(Spec).Decode(Spec.Name, []byte(tt.cfg))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.cfg, err)
+		}
+		inst, err := Spec.Build(d.Config)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.cfg, err)
+		}
+		if _, ok := inst.(plugins.BodyFilterPhase); ok != tt.bodyFilter {
+			t.Errorf("%s: body filter %v, want %v", tt.cfg, ok, tt.bodyFilter)
+		}
+		if _, ok := inst.(plugins.HeaderFilterPhase); !ok {
+			t.Errorf("%s: no header filter", tt.cfg)
+		}
+	}
+}
+
+// unwrap is the *Plugin of an instance, headersOnly's included.
+func unwrap(inst any) *Plugin {
+	if h, ok := inst.(headersOnly); ok {
+		return h.p
+	}
+	return inst.(*Plugin)
 }
