@@ -78,9 +78,9 @@ func BuildIndex(entries []plugins.AuthEntry) (any, error) {
 }
 
 var (
-	bodyMissing     = []byte(`{"message":"Missing authorization in request"}`)
-	bodyInvalidAuth = []byte(`{"message":"Invalid authorization in request"}`)
-	bodyInvalidUser = []byte(`{"message":"Invalid user authorization"}`)
+	bodyMissing     = plugins.JSONBody("message", "Missing authorization in request")
+	bodyInvalidAuth = plugins.JSONBody("message", "Invalid authorization in request")
+	bodyInvalidUser = plugins.JSONBody("message", "Invalid user authorization")
 )
 
 // Plugin is built once per snapshot; nothing is parsed per request.

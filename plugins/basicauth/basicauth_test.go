@@ -88,7 +88,7 @@ func TestRewrite(t *testing.T) {
 				t.Fatalf("Rewrite() = %d %s, want %d", got.Status, got.Body, tt.want)
 			}
 			if tt.want != 0 {
-				if string(got.Body) != tt.body {
+				if string(got.Body) != tt.body+"\n" { // APISIX: the JSON and a newline
 					t.Errorf("body = %s, want %s", got.Body, tt.body)
 				}
 				if w := c.W.Header().Get("WWW-Authenticate"); w != tt.www {

@@ -1,8 +1,6 @@
 package consumerrestriction
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -104,27 +102,9 @@ func New(c *Config) (*Plugin, error) {
 	if c.RejectedMsg != nil {
 		msg = *c.RejectedMsg
 	}
-	var err error
-	if p.body, err = message(msg); err != nil {
-		return nil, err
-	}
-	if p.missing, err = message("The request is rejected, please check the " + typ + " for this request"); err != nil {
-		return nil, err
-	}
+	p.body = plugins.JSONBody("message", msg)
+	p.missing = plugins.JSONBody("message", "The request is rejected, please check the "+typ+" for this request")
 	return p, nil
-}
-
-// message encodes {"message": msg} without HTML escaping.
-func message(msg string) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(struct {
-		Message string `json:"message"`
-	}{msg}); err != nil {
-		return nil, fmt.Errorf("encode rejected_msg: %w", err)
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // Access admits or refuses the request as APISIX does: blacklist first, then whitelist,

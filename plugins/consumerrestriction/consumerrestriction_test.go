@@ -68,7 +68,7 @@ func TestAccess(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := pluginstest.Build(t, Spec, tt.cfg).(*Plugin)
 			got := p.Access(pluginstest.Ctx(t, tt.opts...))
-			if got.Status != tt.want || string(got.Body) != tt.body {
+			if got.Status != tt.want || (tt.body != "" && string(got.Body) != tt.body+"\n") {
 				t.Errorf("Access() = %d %s, want %d %s", got.Status, got.Body, tt.want, tt.body)
 			}
 		})

@@ -1,7 +1,6 @@
 package iprestriction
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -86,9 +85,7 @@ func New(c *Config) (*Plugin, error) {
 	if c.Message != nil {
 		msg = *c.Message
 	}
-	p.body, _ = json.Marshal(struct {
-		Message string `json:"message"`
-	}{msg})
+	p.body = plugins.JSONBody("message", msg)
 	return p, nil
 }
 

@@ -220,12 +220,12 @@ func newEntry(a *plugins.AuthEntry) (*entry, error) {
 }
 
 var (
-	bodyMissing     = []byte(`{"message":"Missing JWT token in request"}`)
-	bodyInvalid     = []byte(`{"message":"JWT token invalid"}`)
-	bodyNoKeyClaim  = []byte(`{"message":"missing user key in JWT token"}`)
-	bodyUnknownKey  = []byte(`{"message":"Invalid user key in JWT token"}`)
-	bodyVerifyFail  = []byte(`{"message":"failed to verify jwt"}`)
-	bodyInvalidUser = []byte(`{"message":"Invalid user authorization"}`)
+	bodyMissing     = plugins.JSONBody("message", "Missing JWT token in request")
+	bodyInvalid     = plugins.JSONBody("message", "JWT token invalid")
+	bodyNoKeyClaim  = plugins.JSONBody("message", "missing user key in JWT token")
+	bodyUnknownKey  = plugins.JSONBody("message", "Invalid user key in JWT token")
+	bodyVerifyFail  = plugins.JSONBody("message", "failed to verify jwt")
+	bodyInvalidUser = plugins.JSONBody("message", "Invalid user authorization")
 )
 
 // Plugin is built once per snapshot; nothing is parsed per request but the token.

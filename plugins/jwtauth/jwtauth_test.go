@@ -214,7 +214,7 @@ func TestRewrite(t *testing.T) {
 			c := pluginstest.Ctx(t, append([]pluginstest.Option{pluginstest.Consumers(cs)}, tt.opts...)...)
 			got := p.Rewrite(c)
 			if tt.body != "" {
-				if got.Status != 401 || string(got.Body) != tt.body {
+				if got.Status != 401 || string(got.Body) != tt.body+"\n" {
 					t.Fatalf("Rewrite() = %d %s, want 401 %s", got.Status, got.Body, tt.body)
 				}
 				if w := c.W.Header().Get("WWW-Authenticate"); w != `Bearer realm="jwt"` {

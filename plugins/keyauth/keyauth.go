@@ -71,9 +71,9 @@ func BuildIndex(entries []plugins.AuthEntry) (any, error) {
 }
 
 var (
-	bodyMissing = []byte(`{"message":"Missing API key in request"}`)
-	bodyInvalid = []byte(`{"message":"Invalid API key in request"}`)
-	bodyNoAnon  = []byte(`{"message":"Invalid user authorization"}`)
+	bodyMissing = plugins.JSONBody("message", "Missing API key in request")
+	bodyInvalid = plugins.JSONBody("message", "Invalid API key in request")
+	bodyNoAnon  = plugins.JSONBody("message", "Invalid user authorization")
 )
 
 // Plugin is built once per snapshot; nothing is parsed per request.

@@ -100,7 +100,7 @@ func TestRewrite(t *testing.T) {
 				t.Fatalf("Rewrite() = %d %s, want %d", got.Status, got.Body, tt.want)
 			}
 			if tt.want != 0 {
-				if string(got.Body) != tt.body {
+				if string(got.Body) != tt.body+"\n" { // APISIX: the JSON and a newline
 					t.Errorf("body = %s, want %s", got.Body, tt.body)
 				}
 				if w := c.W.Header().Get("WWW-Authenticate"); w != tt.www {
@@ -145,7 +145,7 @@ func TestRewriteCustomID(t *testing.T) {
 func TestRewriteNoConsumers(t *testing.T) {
 	p := pluginstest.Build(t, Spec, `{}`).(*Plugin)
 	got := p.Rewrite(pluginstest.Ctx(t, pluginstest.Header("apikey", "auth-one")))
-	if got.Status != 401 || string(got.Body) != `{"message":"Invalid API key in request"}` {
+	if got.Status != 401 || string(got.Body) != `{"message":"Invalid API key in request"}`+"\n" {
 		t.Errorf("Rewrite() = %d %s, want 401 Invalid API key", got.Status, got.Body)
 	}
 }

@@ -78,7 +78,7 @@ func TestAccess(t *testing.T) {
 			if got.Status != tt.want {
 				t.Fatalf("Access(%q) = %d, want %d", tt.referer, got.Status, tt.want)
 			}
-			if tt.body != "" && string(got.Body) != tt.body {
+			if tt.body != "" && string(got.Body) != tt.body+"\n" {
 				t.Errorf("body = %s, want %s", got.Body, tt.body)
 			}
 		})

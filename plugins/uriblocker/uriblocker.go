@@ -1,7 +1,6 @@
 package uriblocker
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -81,9 +80,7 @@ func New(c *Config) (*Plugin, error) {
 		p.status = *c.RejectedCode
 	}
 	if c.RejectedMsg != nil {
-		p.body, _ = json.Marshal(struct {
-			ErrorMsg string `json:"error_msg"`
-		}{*c.RejectedMsg})
+		p.body = plugins.JSONBody("error_msg", *c.RejectedMsg)
 	}
 	return p, nil
 }

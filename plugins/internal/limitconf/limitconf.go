@@ -93,11 +93,7 @@ func CheckPolicy(policy string, supported []string, later ...string) error {
 
 // ErrorBody encodes {"error_msg": msg} as APISIX does (JSON and a newline).
 func ErrorBody(msg string) []byte {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.Encode(map[string]string{"error_msg": msg})
-	return b.Bytes()
+	return plugins.JSONBody("error_msg", msg)
 }
 
 // Sleep waits d or until the client goes away (the upstream call then fails on the

@@ -1,9 +1,10 @@
 package restrict
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/portico-gw/portico/plugins"
 )
 
 // CheckList refuses a list that is present but empty; an absent (nil) list passes.
@@ -43,8 +44,5 @@ func Body(msg *string, def string) []byte {
 	if msg != nil {
 		def = *msg
 	}
-	b, _ := json.Marshal(struct {
-		Message string `json:"message"`
-	}{def})
-	return b
+	return plugins.JSONBody("message", def)
 }
