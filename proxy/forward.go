@@ -463,6 +463,10 @@ func (s *Server) copyResponse(q *request, resp *http.Response) {
 		delete(h, "Content-Length")
 		stream = true
 	}
+	if _, ok := h["Content-Type"]; !ok {
+		// nginx passes a response without a type as it is; the server must not sniff one
+		h["Content-Type"] = nil
+	}
 	w.WriteHeader(c.Status)
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
