@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -226,6 +227,7 @@ func TestTemplate(t *testing.T) {
 func TestVars(t *testing.T) {
 	c := pluginstest.Ctx(t, pluginstest.Target("/p?a=1&a=2&flag"), pluginstest.Header("User-Agent", "curl"), pluginstest.Method(http.MethodPost))
 	c.R.AddCookie(&http.Cookie{Name: "sid", Value: "abc"})
+	host, _ := os.Hostname()
 	tests := []struct {
 		name, want string
 		ok         bool
@@ -233,6 +235,17 @@ func TestVars(t *testing.T) {
 		{"uri", "/p", true}, {"arg_a", "1", true}, {"arg_flag", "", true}, {"arg_zz", "", false},
 		{"http_user_agent", "curl", true}, {"cookie_sid", "abc", true}, {"request_method", "POST", true},
 		{"remote_addr", "127.0.0.1", true}, {"consumer_name", "", false}, {"query_string", "a=1&a=2&flag", true},
+		// nginx's own
+		{"content_type", "application/x-www-form-urlencoded", true}, {"content_length", "", false},
+		{"request", "POST /p?a=1&a=2&flag HTTP/1.1", true}, {"real_request_uri", "/p?a=1&a=2&flag", true},
+		{"remote_user", "jack", true}, {"hostname", host, true},
+	}
+	c.R.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	c.R.SetBasicAuth("jack", "pw")
+	for _, v := range []string{"msec", "time_iso8601", "time_local"} {
+		if got, ok := c.Var(v); !ok || len(got) < 10 {
+			t.Errorf("Var(%q) = %q, %v", v, got, ok)
+		}
 	}
 	for _, tt := range tests {
 		got, ok := c.Var(tt.name)

@@ -1,13 +1,16 @@
 package plugins
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -220,6 +223,33 @@ func (c *Ctx) Var(name string) (string, bool) {
 			return "", false
 		}
 		return strconv.Itoa(c.Status), true
+	// nginx's own variables, which APISIX reads through ngx.var
+	case "content_type":
+		return headerValue(r.Header, "Content-Type")
+	case "content_length":
+		return headerValue(r.Header, "Content-Length")
+	case "request", "real_request_uri":
+		if name == "real_request_uri" { // APISIX: request_uri before any rewrite
+			return r.RequestURI, true
+		}
+		return r.Method + " " + r.RequestURI + " " + r.Proto, true
+	case "server_addr":
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); ok {
+			return a.IP.String(), true
+		}
+		return "", false
+	case "remote_user":
+		u, _, ok := r.BasicAuth()
+		return u, ok
+	case "msec":
+		now := time.Now()
+		return strconv.FormatInt(now.Unix(), 10) + "." + fmt.Sprintf("%03d", now.Nanosecond()/1e6), true
+	case "time_iso8601":
+		return time.Now().Format("2006-01-02T15:04:05-07:00"), true
+	case "time_local":
+		return time.Now().Format("02/Jan/2006:15:04:05 -0700"), true
+	case "hostname":
+		return hostname(), true
 	}
 	switch {
 	case strings.HasPrefix(name, "http_"):
@@ -247,6 +277,19 @@ func (c *Ctx) Var(name string) (string, bool) {
 	}
 	return "", false
 }
+
+func headerValue(h http.Header, key string) (string, bool) {
+	vs := h[key]
+	if len(vs) == 0 {
+		return "", false
+	}
+	return vs[0], true
+}
+
+var hostname = sync.OnceValue(func() string {
+	h, _ := os.Hostname()
+	return h
+})
 
 // headerVar reads http_<name>: the header whose lower-cased name with '-' for '_' is name.
 // Repeated header lines are joined with ", " as nginx does.
