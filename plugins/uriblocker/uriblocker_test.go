@@ -57,7 +57,7 @@ func TestRewrite(t *testing.T) {
 		{"blocked, second rule", `{"block_rules":["root.exe","root.m+"]}`, "/x/root.mmm", "", 403, ""},
 		{"not blocked", `{"block_rules":["root.exe"]}`, "/index.html", "", 0, ""},
 		{"query matched", `{"block_rules":["token=secret"]}`, "/a?token=secret", "", 403, ""},
-		{"custom code and message", `{"block_rules":["^/admin"],"rejected_code":410,"rejected_msg":"gone"}`, "/admin", "", 410, `{"error_msg":"gone"}`+"\n"},
+		{"custom code and message", `{"block_rules":["^/admin"],"rejected_code":410,"rejected_msg":"gone"}`, "/admin", "", 410, `{"error_msg":"gone"}` + "\n"},
 		{"case sensitive", `{"block_rules":["^/admin"]}`, "/ADMIN", "", 0, ""},
 		{"case insensitive", `{"block_rules":["^/admin"],"case_insensitive":true}`, "/ADMIN", "", 403, ""},
 		{"dot-dot canonicalised", `{"block_rules":["^/admin"]}`, "/public/../admin", "/admin", 403, ""},
