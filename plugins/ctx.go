@@ -133,6 +133,12 @@ func (c *Ctx) SetVar(name, value string) {
 	c.vars[name] = value
 }
 
+// SetVarOf is the value SetVar gave name, if any: not the variable's own value.
+func (c *Ctx) SetVarOf(name string) (string, bool) {
+	v, ok := c.vars[name]
+	return v, ok
+}
+
 // ClientAddr is the client's IP address.
 func (c *Ctx) ClientAddr() netip.Addr { return c.Remote.Addr() }
 

@@ -173,7 +173,8 @@ func (p *part) append(b []byte, c *plugins.Ctx, now time.Time, esc bool) []byte 
 		return append(b, p.lit...)
 	}
 	if p.local != nil {
-		if _, set := c.Var(p.name); !set {
+		// the log's own answer (its clock, its escaping) unless a plugin set the variable
+		if _, set := c.SetVarOf(p.name); !set {
 			app := appendText
 			if esc {
 				app = appendEscaped
