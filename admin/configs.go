@@ -51,7 +51,8 @@ func (s *Server) configsValidate(w http.ResponseWriter, r *http.Request) {
 		key   string
 		kind  store.Kind
 		index int
-		id    string
+		id    string // the item's, or arr_<n> for one without
+		shown string // the item's as given, for the report
 		value json.RawMessage
 	}
 	var (
@@ -117,25 +118,21 @@ func (s *Server) configsValidate(w http.ResponseWriter, r *http.Request) {
 			}
 			seen[kind.Singular()+"/"+id] = true
 			value, _ := json.Marshal(obj)
-			entries = append(entries, entry{key, kind, i, shown, value})
+			entries = append(entries, entry{key, kind, i, id, shown, value})
 		}
 	}
 	for _, e := range entries {
-		id := e.id
-		if id == "" {
-			id = fmt.Sprintf("arr_%d", e.index+1)
-		}
-		err := store.ValidKindID(e.kind, id)
+		err := store.ValidKindID(e.kind, e.id)
 		if err == nil {
-			err = s.check(mem, e.kind, id, e.value, false)
+			err = s.check(mem, e.kind, e.id, e.value, false)
 		}
 		if err != nil {
-			errs = append(errs, map[string]any{"resource_type": e.key, "resource_id": e.id, "index": e.index, "error": err.Error()})
+			errs = append(errs, map[string]any{"resource_type": e.key, "resource_id": e.shown, "index": e.index, "error": err.Error()})
 			continue
 		}
 		// later items are checked against the earlier ones (a key two consumers hold is
 		// reported once, on the second)
-		mem.put(store.Item{Kind: e.kind, ID: id, Value: e.value})
+		mem.put(store.Item{Kind: e.kind, ID: e.id, Value: e.value})
 	}
 	if len(errs) > 0 {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"error_msg": "Configuration validation failed", "errors": errs})
