@@ -56,7 +56,7 @@ func BenchmarkHookCallParallel(b *testing.B) {
 }
 
 // BenchmarkHookCallNoDeadline measures wazero's call without our deadline machinery
-// (instance timer, context), for comparison; the runtime still spawns its watcher.
+// (the instance's timer and deadline), for comparison.
 func BenchmarkHookCallNoDeadline(b *testing.B) {
 	h, _ := newHost(b, Options{})
 	hk := build(b, h, fixture(b, "header.wasm"), "")

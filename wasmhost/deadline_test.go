@@ -1,6 +1,7 @@
 package wasmhost
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -60,4 +61,25 @@ func TestDeadlineLazyTimer(t *testing.T) {
 		loop(t) // a new instance: its first call arms its timer
 		quick(t, 3)
 	})
+}
+
+// TestDeadlineOnOneP: with GOMAXPROCS 1 and as many looping calls as instances, every P
+// is in a guest loop Go cannot preempt; the deadline timers still run (the guests yield
+// to the scheduler, see internal/wasmbin) and stop every call.
+func TestDeadlineOnOneP(t *testing.T) {
+	h, _ := newHost(t, Options{Defaults: Limits{TimeoutMS: 50, Instances: 3}})
+	hk := build(t, h, fixture(t, "infinite_loop.wasm"), "")
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			_, err := hk.call(reqCtx("/", nil), plugins.Access)
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err == nil || !strings.Contains(err.Error(), "deadline of 50ms exceeded") {
+			t.Fatalf("looping call: err = %v, want its deadline exceeded", err)
+		}
+	}
 }

@@ -146,8 +146,9 @@ func New(opts Options) (*Host, error) {
 	}
 	// NewRuntimeConfig picks the compiler on amd64 and arm64 and the interpreter
 	// elsewhere (NewRuntimeConfigCompiler would panic there).
+	// No WithCloseOnContextDone: wasmbin's interrupt global stops a call instead,
+	// without wazero's watcher goroutine per call.
 	cfg := wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(opts.MaxMemoryPages)
 	if opts.CacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)

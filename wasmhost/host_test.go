@@ -167,7 +167,9 @@ func TestValidate(t *testing.T) {
 		{"missing_exports.wasm", "it does not export function portico_hook_v1 () -> (); it does not export function pre_function (i32) -> (i32)"},
 		{"wrong_signature.wasm", "it imports portico.get_var as (i32, i32) -> (i32), want (i32, i32, i32, i32) -> (i32); it exports pre_function as () -> (i32), want (i32) -> (i32)"},
 		{"forbidden_import.wasm", "it imports env.abort: a hook may import only from portico and wasi_snapshot_preview1; it imports wasi_snapshot_preview1.path_open, which hooks may not use"},
-		{"init_trap.wasm", "function[_initialize] failed: wasm error: unreachable"},
+		{"init_trap.wasm", "instantiate: _initialize failed: wasm error: unreachable"},
+		{"init_loop.wasm", "instantiate: _initialize ran past 1s"},
+		{"start_loop.wasm", "instantiate: the start function ran past 1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -176,8 +178,9 @@ func TestValidate(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Validate: %v", err)
 				}
-				if info.Size == 0 || len(info.SHA256) != 64 || !slices.Contains(info.Exports, "pre_function") {
-					t.Errorf("Info = %+v", info)
+				if info.Size == 0 || len(info.SHA256) != 64 || !slices.Contains(info.Exports, "pre_function") ||
+					slices.ContainsFunc(info.Exports, func(e string) bool { return strings.Contains(e, "__portico_") }) {
+					t.Errorf("Info = %+v (the host's own exports must not show)", info)
 				}
 				return
 			}
@@ -361,11 +364,12 @@ func TestHostile(t *testing.T) {
 		want  string // in the error and the log
 	}{
 		{"infinite_loop.wasm", plugins.Access, "deadline of 50ms exceeded; instance discarded"},
+		{"recursion.wasm", plugins.Rewrite, "deadline of 50ms exceeded; instance discarded"},
 		{"memory_grow.wasm", plugins.Rewrite, "trap: wasm error: unreachable"},
 		{"bad_pointer.wasm", plugins.Rewrite, "bad pointer: get_var: range [0xfffffff0, +16) is outside the guest's memory (65536 bytes)"},
 		{"bad_pointer.wasm", plugins.Access, "bad pointer: get_var: range [0xfffa, +100) is outside"},
 		{"bad_pointer.wasm", plugins.BeforeProxy, "bad pointer: set_header: range [0x10, +4294967295) is outside"},
-		{"init_trap.wasm", plugins.Rewrite, "instantiate: module[] function[_initialize] failed: wasm error: unreachable"},
+		{"init_trap.wasm", plugins.Rewrite, "instantiate: _initialize failed: wasm error: unreachable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file+"/"+tt.phase.String(), func(t *testing.T) {
@@ -481,5 +485,23 @@ func TestFailOpenHookBuilder(t *testing.T) {
 	}
 	if _, err := b("key-auth", json.RawMessage(`42`)); err == nil {
 		t.Error("a malformed reference was accepted")
+	}
+}
+
+// TestValidateRefusesSizeBombs: a few bytes that declare gigabytes (2^28 locals: wazero
+// alone would allocate until the kernel kills the process) are refused before wazero
+// reads them, with the reason.
+func TestValidateRefusesSizeBombs(t *testing.T) {
+	h, _ := newHost(t, Options{})
+	// (func (local 2^28 i32)): type () -> (), one function, one body
+	body := []byte{0x01, 0x80, 0x80, 0x80, 0x80, 0x01, 0x7F, 0x0B}
+	code := append([]byte{0x01, byte(len(body))}, body...)
+	wasm := []byte("\x00asm\x01\x00\x00\x00")
+	wasm = append(wasm, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00, 0x03, 0x02, 0x01, 0x00, 0x0A, byte(len(code)))
+	wasm = append(wasm, code...)
+	_, err := h.Validate(wasm)
+	want := "not a valid WebAssembly module: code section: function 0: size out of bounds: 268435456 locals, at most 50000 allowed"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Validate = %v, want %q", err, want)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/portico-gw/portico/plugins"
+	"github.com/portico-gw/portico/wasmhost/internal/wasmbin"
 )
 
 // compiled is one module's machine code, shared by every pool of that content.
@@ -252,8 +253,11 @@ type instance struct {
 	// armed: timer will fire at or before the running call's deadline (it then re-arms
 	// for the call's remaining time, or disarms when it finds the instance idle).
 	armed atomic.Bool
-	done  chan struct{}
 	timer *time.Timer
+	// interrupt is the global wasmbin added: set, it traps the running call at its
+	// next check; interrupted makes it set once, by one goroutine (see stop).
+	interrupt   api.MutableGlobal
+	interrupted atomic.Bool
 
 	// per call
 	req       *plugins.Ctx
@@ -273,7 +277,6 @@ func (p *pool) instantiate() (*instance, error) {
 	h := p.h
 	in := &instance{
 		pool:    p,
-		done:    make(chan struct{}),
 		hdrKeys: make(map[string]string),
 		names:   make(map[string]string),
 		values:  make(map[string]string),
@@ -282,24 +285,54 @@ func (p *pool) instantiate() (*instance, error) {
 	errw := &logWriter{log: p.log, stream: "stderr"}
 	cfg := wazero.NewModuleConfig().
 		WithName("").
-		WithStartFunctions("_initialize").
+		WithStartFunctions(). // _initialize runs below, interruptible
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(rand.Reader).
 		WithStdout(out).
 		WithStderr(errw)
-	initTimeout := max(10*p.timeout, time.Second)
-	ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
-	defer cancel()
-	ctx = experimental.WithMemoryAllocator(ctx, memoryCap(uint64(p.limits.MemoryPages)<<16))
+	ctx := experimental.WithMemoryAllocator(context.Background(), memoryCap(uint64(p.limits.MemoryPages)<<16))
 	mod, err := h.rt.InstantiateModule(ctx, p.mod.cm, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", shortErr(err))
 	}
-	if mod.IsClosed() { // proc_exit(0) in _initialize
-		return nil, errors.New("instantiate: the module exited in _initialize")
-	}
 	in.mod = mod
+	g, ok := mod.ExportedGlobal(wasmbin.InterruptExport).(api.MutableGlobal)
+	if !ok {
+		_ = mod.Close(ctx)
+		return nil, errors.New("instantiate: the interrupt global is missing") // wasmbin adds it to every module
+	}
+	in.interrupt = g
+	// The start function (wasmbin exports it) and _initialize run under one timer.
+	initTimeout := max(10*p.timeout, time.Second)
+	stop := time.AfterFunc(initTimeout, in.stop)
+	for _, init := range []struct{ export, name string }{
+		{wasmbin.StartExport, "the start function"},
+		{exportInitialize, exportInitialize},
+	} {
+		fn := mod.ExportedFunction(init.export)
+		if fn == nil {
+			continue
+		}
+		_, err := fn.Call(in)
+		switch {
+		case in.interrupted.Load():
+			err = fmt.Errorf("%s ran past %s", init.name, initTimeout)
+		case err != nil && !mod.IsClosed():
+			err = fmt.Errorf("%s failed: %w", init.name, shortErr(err))
+		case mod.IsClosed(): // proc_exit, whatever its code
+			err = fmt.Errorf("the module exited in %s", init.name)
+		}
+		if err != nil {
+			stop.Stop()
+			_ = mod.Close(ctx)
+			return nil, fmt.Errorf("instantiate: %w", err)
+		}
+	}
+	if !stop.Stop() { // fired after the last call returned: the global is set
+		_ = mod.Close(ctx)
+		return nil, fmt.Errorf("instantiate: initialisation ran past %s", initTimeout)
+	}
 	in.fn = mod.ExportedFunction(exportPreFunction)
 	in.timer = time.AfterFunc(time.Hour, in.expire)
 	in.timer.Stop()
@@ -310,8 +343,18 @@ func (in *instance) close() {
 	if in.timer != nil {
 		in.timer.Stop()
 	}
+	in.stop() // a call still running stops at its next check
 	if in.mod != nil {
 		_ = in.mod.Close(context.Background())
+	}
+}
+
+// stop sets the interrupt global, once: the guest reads it from compiled code,
+// outside the Go memory model (an aligned store, seen at its next check), and the
+// CAS keeps two Go writers (the timer, close) from racing each other.
+func (in *instance) stop() {
+	if in.interrupt != nil && in.interrupted.CompareAndSwap(false, true) {
+		in.interrupt.Set(1)
 	}
 }
 
@@ -346,7 +389,7 @@ func (in *instance) expire() {
 			return
 		}
 		if in.deadline.CompareAndSwap(d, -1) {
-			close(in.done) // wazero's watcher closes the module; the call returns an ExitError
+			in.stop() // the call traps at its next check
 			return
 		}
 		// the call ended, or the next one began, between the load and the CAS
@@ -356,7 +399,7 @@ func (in *instance) expire() {
 // context.Context, for wazero and the host functions.
 
 func (in *instance) Deadline() (time.Time, bool) { return time.Time{}, false }
-func (in *instance) Done() <-chan struct{}       { return in.done }
+func (in *instance) Done() <-chan struct{}       { return nil }
 func (in *instance) Value(any) any               { return nil }
 func (in *instance) Err() error {
 	if in.deadline.Load() == -1 {

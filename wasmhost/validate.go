@@ -10,6 +10,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/portico-gw/portico/wasmhost/internal/wasmbin"
 )
 
 // Info describes a valid module, for the Admin API's wasm_modules metadata.
@@ -89,8 +91,14 @@ func (h *Host) compile(wasm []byte) (wazero.CompiledModule, Info, error) {
 		head := wasm[:min(len(wasm), 8)]
 		return nil, info, fmt.Errorf(`not a WebAssembly module: it starts with %q, not "\x00asm"`, head)
 	}
+	// Bounded and instrumented before wazero sees it: wazero allocates by the sizes a
+	// binary declares, and the interrupt global is how a call's deadline stops it.
+	prepared, err := wasmbin.Prepare(wasm)
+	if err != nil {
+		return nil, info, fmt.Errorf("not a valid WebAssembly module: %w", err)
+	}
 	ctx := context.Background()
-	cm, err := h.rt.CompileModule(ctx, wasm)
+	cm, err := h.rt.CompileModule(ctx, prepared)
 	if err != nil {
 		return nil, info, fmt.Errorf("compile: %w", err)
 	}
@@ -117,7 +125,9 @@ func (h *Host) compile(wasm []byte) (wazero.CompiledModule, Info, error) {
 	}
 	exports := cm.ExportedFunctions()
 	for name := range exports {
-		info.Exports = append(info.Exports, name)
+		if !strings.HasPrefix(name, wasmbin.ReservedPrefix) {
+			info.Exports = append(info.Exports, name)
+		}
 	}
 	mems := cm.ExportedMemories()
 	for name := range mems {
