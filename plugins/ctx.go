@@ -78,6 +78,7 @@ type Ctx struct {
 	query    url.Values // parsed on first arg_* read
 	queryRaw string     // the RawQuery query was parsed from: a rewrite re-parses
 	vars     map[string]string
+	body     *bodyState // the post_arg and graphql variables' body, read on first use
 }
 
 type stateSlot struct{ key, val any }
@@ -275,6 +276,12 @@ func (c *Ctx) Var(name string) (string, bool) {
 			return "", false
 		}
 		return ck.Value, true
+	case strings.HasPrefix(name, "post_arg_"):
+		return c.postArg(name[len("post_arg_"):])
+	case strings.HasPrefix(name, "post_arg."):
+		return c.postArgPath(name[len("post_arg."):])
+	case strings.HasPrefix(name, "graphql_"):
+		return c.graphqlVar(name[len("graphql_"):])
 	case strings.HasPrefix(name, "uri_param_"):
 		if c.Params == nil {
 			return "", false

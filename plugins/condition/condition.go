@@ -10,8 +10,11 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/portico-gw/portico/plugins/internal/bodyvars"
 )
 
 // Vars resolves a variable of Portico's namespace by name (e.g. "uri", "arg_x",
@@ -34,6 +37,23 @@ type Condition struct {
 // JSON string holding an expression (errors are *PosError). JSON null or no input gives
 // a nil Condition; [] gives one that is always true.
 func Compile(raw json.RawMessage) (*Condition, error) {
+	c, err := compile(raw)
+	if err != nil || c == nil {
+		return c, err
+	}
+	// post_arg.<path> names a JSONPath or dotted path: checked now, as APISIX's Admin
+	// API does, and cached for the requests
+	for _, name := range c.names {
+		if path, ok := strings.CutPrefix(name, "post_arg."); ok {
+			if _, err := bodyvars.CompilePath(path); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+func compile(raw json.RawMessage) (*Condition, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, nil

@@ -87,7 +87,8 @@
 // allocation, expr's argument buffer).
 //
 // Identifiers are variables of Portico's namespace, any name (uri, arg_*, http_*,
-// cookie_*, uri_param_*, remote_addr, …). A variable is a string, or nil when missing.
+// cookie_*, uri_param_*, post_arg_*, graphql_*, remote_addr, …; post_arg.<path> JSONPaths
+// are checked by Compile). A variable is a string, or nil when missing.
 // var("post_arg.user.name") reads a variable whose name is not an identifier. Literals:
 // strings ('…', "…", `…`), numbers, true, false, nil, and lists of those ([…]).
 //
