@@ -13,8 +13,8 @@ func TestPostArgPaths(t *testing.T) {
 		"--B\r\nContent-Disposition: form-data; name=\"tag\"\r\n\r\nt2\r\n--B--\r\n"
 	tests := []struct {
 		name, ct, body, path string
-		want             string
-		ok               bool
+		want                 string
+		ok                   bool
 	}{
 		{"json string", "application/json", jsonBody, "model", "gpt-4", true},
 		{"json integer", "application/json; charset=utf-8", jsonBody, "n", "10", true},
@@ -85,9 +85,9 @@ func TestFormField(t *testing.T) {
 
 func TestGraphQL(t *testing.T) {
 	tests := []struct {
-		query                 string
+		query                string
 		name, op, rootFields string
-		err                   string
+		err                  string
 	}{
 		{`query getRepo { owner { name } repo { id } }`, "getRepo", "query", `["owner","repo"]`, ""},
 		{`{ hero }`, "", "query", `["hero"]`, ""},
