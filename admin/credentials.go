@@ -148,12 +148,14 @@ type notFound struct{ msg string }
 func (e *notFound) Error() string { return e.msg }
 
 // uniqueCredentials refuses a credential (key-auth key, basic-auth username, …) that
-// another consumer or credential already holds, by building each auth plugin's index
-// over the configuration as it would be after the write.
+// another consumer or credential already holds, its own consumer's included (APISIX
+// 3.18, t/admin/credentials.t TESTs 23-24), by building each auth plugin's index over
+// the configuration as it would be after the write.
 func (s *Server) uniqueCredentials(rd store.Reader, k store.Kind, id string, value json.RawMessage) error {
 	type source struct {
 		user, credID string
 		plugins      store.Plugins
+		written      bool
 	}
 	var sources []source
 	consumers, err := rd.List(store.KindConsumer)
@@ -201,7 +203,7 @@ func (s *Server) uniqueCredentials(rd store.Reader, k store.Kind, id string, val
 		mine = c.Plugins
 		user, cid, _ = strings.Cut(id, "/")
 	}
-	sources = append(sources, source{user: user, credID: cid, plugins: mine})
+	sources = append(sources, source{user: user, credID: cid, plugins: mine, written: true})
 	for name := range mine {
 		spec, ok := s.opts.Registry.Lookup(name)
 		if !ok || spec.Type != "auth" || spec.Index == nil {
@@ -217,7 +219,7 @@ func (s *Server) uniqueCredentials(rd store.Reader, k store.Kind, id string, val
 			if err != nil || d.Config == nil {
 				continue
 			}
-			entries = append(entries, plugins.AuthEntry{Consumer: &plugins.Consumer{Username: src.user}, Config: d.Config, CredentialID: src.credID})
+			entries = append(entries, plugins.AuthEntry{Consumer: &plugins.Consumer{Username: src.user}, Config: d.Config, CredentialID: src.credID, Written: src.written})
 		}
 		if _, err := spec.Index(entries); err != nil {
 			return bad("%v", err)

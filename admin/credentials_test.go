@@ -35,6 +35,10 @@ func TestCredentials(t *testing.T) {
 		{"not an auth plugin", "PUT", "/apisix/admin/consumers/jack/credentials/c2", `{"plugins":{"limit-count":{"count":1,"time_window":1}}}`, 400, "only supports auth type plugins in consumer credential"},
 		{"two plugins", "PUT", "/apisix/admin/consumers/jack/credentials/c2", `{"plugins":{"key-auth":{"key":"x"},"basic-auth":{"username":"a","password":"b"}}}`, 400, "exactly 1 property"},
 		{"duplicate key of another consumer", "PUT", "/apisix/admin/consumers/jack/credentials/c2", `{"plugins":{"key-auth":{"key":"rose-key"}}}`, 400, "duplicate"},
+		{"duplicate key of a sibling credential (APISIX 3.18)", "PUT", "/apisix/admin/consumers/jack/credentials/c2", `{"plugins":{"key-auth":{"key":"k1b"}}}`, 400,
+			"duplicate key of plugin key-auth found with credential: c1 of consumer: jack"},
+		{"duplicate key of its own consumer (APISIX 3.18)", "PUT", "/apisix/admin/consumers/rose/credentials/r1", `{"plugins":{"key-auth":{"key":"rose-key"}}}`, 400,
+			"duplicate key of plugin key-auth found with consumer: rose"},
 		{"wrong id", "PUT", "/apisix/admin/consumers/jack/credentials/c2", `{"id":"c3","plugins":{"key-auth":{"key":"x"}}}`, 400, "wrong credential id"},
 		{"post", "POST", "/apisix/admin/consumers/jack/credentials", `{}`, 405, "not supported `POST` method for credential"},
 	}

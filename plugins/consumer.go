@@ -23,6 +23,10 @@ type AuthEntry struct {
 	Config   Config
 	// CredentialID is set when the config came from a credential.
 	CredentialID string
+	// Written marks the entry an Admin API write is checking: a credential it shares
+	// with any other entry is refused, its own consumer's included (APISIX 3.18), while
+	// the snapshot tolerates a consumer holding one twice (stored before that check).
+	Written bool
 }
 
 // Indexer builds an auth plugin's per-snapshot lookup structure from every consumer's

@@ -22,7 +22,8 @@ type Index[V any] map[string]Item[V]
 // item's value, its error naming the consumer. A credential held by two different
 // consumers is refused with APISIX's message, "duplicate <field> of plugin <plugin>
 // found with …"; a consumer holding the same credential twice (inline and in a
-// credential) keeps the first.
+// credential) keeps the first, unless one of the two is the entry being written
+// (AuthEntry.Written), which is refused as APISIX 3.18 does.
 func Build[V any](plugin, field string, entries []plugins.AuthEntry,
 	cred func(a *plugins.AuthEntry) (string, bool),
 	val func(a *plugins.AuthEntry) (V, error)) (Index[V], error) {
@@ -34,7 +35,7 @@ func Build[V any](plugin, field string, entries []plugins.AuthEntry,
 			return nil, fmt.Errorf("plugin %s: consumer config of type %T", plugin, a.Config)
 		}
 		if prev, dup := idx[k]; dup {
-			if prev.Auth.Consumer.Username == a.Consumer.Username {
+			if prev.Auth.Consumer.Username == a.Consumer.Username && !prev.Auth.Written && !a.Written {
 				continue
 			}
 			return nil, errors.New("duplicate " + field + " of plugin " + plugin + " found with " + Owner(prev.Auth))

@@ -29,6 +29,10 @@ func TestBuild(t *testing.T) {
 			"duplicate key of plugin p found with consumer: jack"},
 		{"duplicate credential", []plugins.AuthEntry{{Consumer: jack, Config: k("a"), CredentialID: "c1"}, {Consumer: rose, Config: k("a")}},
 			"duplicate key of plugin p found with credential: c1 of consumer: jack"},
+		{"same consumer twice, the second being written", []plugins.AuthEntry{{Consumer: jack, Config: k("a"), CredentialID: "c1"}, {Consumer: jack, Config: k("a"), CredentialID: "c2", Written: true}},
+			"duplicate key of plugin p found with credential: c1 of consumer: jack"},
+		{"same consumer twice, the inline key being written", []plugins.AuthEntry{{Consumer: jack, Config: k("a"), CredentialID: "c1"}, {Consumer: jack, Config: k("a"), Written: true}},
+			"duplicate key of plugin p found with credential: c1 of consumer: jack"},
 		{"wrong config", []plugins.AuthEntry{{Consumer: jack, Config: nil}}, "plugin p: consumer config of type <nil>"},
 	}
 	for _, tt := range tests {
