@@ -202,7 +202,11 @@ func FuzzHostABI(f *testing.F) {
 
 		// a failed instance was discarded, a kept one is alive; then start afresh so
 		// every input runs on a new instance
-		in := <-pl.slots
+		slot, ok := pl.take()
+		if !ok {
+			t.Fatal("the pool's one slot is held after the call")
+		}
+		in := pl.slots[slot].in
 		switch {
 		case discarded && in != nil:
 			t.Errorf("instance kept after %v", err)
@@ -215,7 +219,8 @@ func FuzzHostABI(f *testing.F) {
 			}
 			in.close()
 		}
-		pl.slots <- nil
+		pl.slots[slot].in = nil
+		pl.free(slot)
 
 		// the request's state
 		if res.Stopped() {

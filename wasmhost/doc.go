@@ -63,11 +63,14 @@
 // The instance is the context.Context wazero and the host functions get: host
 // functions find the request from it with no allocation.
 //
-// # Why a channel of slots, not sync.Pool
+// # Why a stack of slots, not sync.Pool or a channel
 //
 // An instance holds its linear memory (a Go guest: megabytes, 4 ms to make), which
-// sync.Pool would drop at every GC. The pool is a buffered channel of `Instances` slots,
-// each an idle instance or an empty slot (nil) that the taker fills by instantiating;
-// a discarded instance gives its slot back empty, so the number of live instances never
-// passes the limit and a waiter never misses a freed slot.
+// sync.Pool would drop at every GC. The pool has `Instances` slots, each an idle
+// instance or empty (nil) for the taker to fill by instantiating; a discarded instance
+// gives its slot back empty, so the number of live instances never passes the limit.
+// A caller holds a slot by a CAS on it, trying them from a random one (pool.take), so
+// callers on different cores rarely meet: a buffered channel of slots did the same, but
+// under parallel calls its lock cost more than the call itself. A caller that finds no
+// free slot waits on a token channel, with no missed wake-up (pool.free).
 package wasmhost

@@ -2,11 +2,12 @@ package wasmhost
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -108,9 +109,13 @@ type pool struct {
 	key    poolKey
 	mod    *compiled
 	limits Limits
-	// slots has cap limits.Instances: an idle instance, or nil for a free slot.
-	slots   chan *instance
-	refs    int // hooks; under Host.mu
+	// slots has limits.Instances entries, each held by at most one caller (a CAS on
+	// held): its instance, idle while the slot is free, or nil until the caller that
+	// holds it instantiates one there.
+	slots   []slot
+	waiters atomic.Int32  // callers of get waiting for a slot
+	wake    chan struct{} // cap Instances: a token per slot freed while some wait
+	refs    int           // hooks; under Host.mu
 	closed  atomic.Bool
 	done    chan struct{} // closed with the pool: wakes waiters
 	timeout time.Duration
@@ -134,19 +139,68 @@ func (h *Host) pool(c *compiled, limits Limits) (*pool, error) {
 		h.release(c)
 		return p, nil
 	}
+	p := newPool(h, c, limits)
+	p.key, p.refs = key, 1
+	h.pools[key] = p
+	h.mu.Unlock()
+	return p, nil
+}
+
+func newPool(h *Host, c *compiled, limits Limits) *pool {
 	p := &pool{
-		h: h, key: key, mod: c, limits: limits, refs: 1,
-		slots:   make(chan *instance, limits.Instances),
+		h: h, mod: c, limits: limits,
+		slots:   make([]slot, limits.Instances),
+		wake:    make(chan struct{}, limits.Instances),
 		timeout: limits.timeout(),
 		done:    make(chan struct{}),
 		log:     h.log.With("module_sha256", c.info.SHA256[:16]),
 	}
-	for range limits.Instances {
-		p.slots <- nil
+	return p
+}
+
+// slot is one of a pool's slots, on a cache line of its own: two callers taking
+// different slots never touch the same line.
+type slot struct {
+	held atomic.Bool
+	in   *instance
+	_    [64 - 16]byte
+}
+
+// take holds a free slot, trying them all from a random one: callers on different
+// cores rarely meet on the same slot (a buffered channel did this before: under
+// parallel calls its lock cost more than the call itself; a lock-free stack's head
+// was no better). False when every slot is held.
+func (p *pool) take() (int, bool) {
+	n := len(p.slots)
+	start := 0
+	if n > 1 {
+		start = int(rand.Uint32N(uint32(n)))
 	}
-	h.pools[key] = p
-	h.mu.Unlock()
-	return p, nil
+	for j := range n {
+		i := start + j
+		if i >= n {
+			i -= n
+		}
+		s := &p.slots[i]
+		if !s.held.Load() && s.held.CompareAndSwap(false, true) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// free returns slot i and wakes a waiter if there is one. A waiter counts itself
+// before it tries take, and free releases the slot before it reads the count
+// (sequentially consistent atomics): either the waiter's take finds the slot or free
+// sees the waiter.
+func (p *pool) free(i int) {
+	p.slots[i].held.Store(false)
+	if p.waiters.Load() > 0 {
+		select {
+		case p.wake <- struct{}{}:
+		default: // Instances tokens pending already: a waiter is about to loop
+		}
+	}
 }
 
 // unref drops a hook's reference; the last one closes the pool's instances and
@@ -176,15 +230,15 @@ func (p *pool) close() {
 	p.drain()
 }
 
+// drain closes the idle instances, keeping their slots held: a closed pool is never
+// used again.
 func (p *pool) drain() {
-	for {
-		select {
-		case in := <-p.slots:
-			if in != nil {
-				in.close()
-			}
-		default:
-			return
+	for i := range p.slots {
+		s := &p.slots[i]
+		if s.held.CompareAndSwap(false, true) && s.in != nil {
+			in := s.in
+			s.in = nil
+			in.close()
 		}
 	}
 }
@@ -194,23 +248,17 @@ var errPoolBusy = errors.New("no instance free before the deadline")
 // get takes an instance, making one in a free slot, waiting at most the call deadline
 // when all are busy.
 func (p *pool) get() (*instance, error) {
-	var in *instance
-	select {
-	case in = <-p.slots:
-	default:
-		t := time.NewTimer(p.timeout)
-		select {
-		case in = <-p.slots:
-			t.Stop()
-		case <-t.C:
-			return nil, fmt.Errorf("%w (%d instances busy)", errPoolBusy, p.limits.Instances)
-		case <-p.done:
-			t.Stop()
-			return nil, ErrClosed
+	i, ok := p.take()
+	if !ok {
+		var err error
+		if i, err = p.wait(); err != nil {
+			return nil, err
 		}
 	}
+	in := p.slots[i].in
 	if p.closed.Load() {
 		if in != nil {
+			p.slots[i].in = nil
 			in.close()
 		}
 		return nil, ErrClosed
@@ -220,15 +268,37 @@ func (p *pool) get() (*instance, error) {
 	}
 	in, err := p.instantiate()
 	if err != nil {
-		p.slots <- nil
+		p.free(i)
 		return nil, err
 	}
+	in.slot = i
+	p.slots[i].in = in
 	return in, nil
+}
+
+// wait is get's slow path: every slot is held.
+func (p *pool) wait() (int, error) {
+	p.waiters.Add(1)
+	defer p.waiters.Add(-1)
+	t := time.NewTimer(p.timeout)
+	defer t.Stop()
+	for {
+		if i, ok := p.take(); ok {
+			return i, nil
+		}
+		select {
+		case <-p.wake:
+		case <-t.C:
+			return 0, fmt.Errorf("%w (%d instances busy)", errPoolBusy, p.limits.Instances)
+		case <-p.done:
+			return 0, ErrClosed
+		}
+	}
 }
 
 // put gives a healthy instance back.
 func (p *pool) put(in *instance) {
-	p.slots <- in
+	p.free(in.slot)
 	if p.closed.Load() {
 		p.drain()
 	}
@@ -236,14 +306,16 @@ func (p *pool) put(in *instance) {
 
 // discard closes a failed instance and frees its slot.
 func (p *pool) discard(in *instance) {
+	p.slots[in.slot].in = nil
 	in.close()
-	p.slots <- nil
+	p.free(in.slot)
 }
 
 // instance is one instantiated guest. It is its own context.Context for the calls it
 // runs, so host functions find the request from the context with no allocation.
 type instance struct {
 	pool  *pool
+	slot  int // its index in pool.slots
 	mod   api.Module
 	fn    api.Function
 	stack [1]uint64
@@ -288,7 +360,7 @@ func (p *pool) instantiate() (*instance, error) {
 		WithStartFunctions(). // _initialize runs below, interruptible
 		WithSysWalltime().
 		WithSysNanotime().
-		WithRandSource(rand.Reader).
+		WithRandSource(crand.Reader).
 		WithStdout(out).
 		WithStderr(errw)
 	ctx := experimental.WithMemoryAllocator(context.Background(), memoryCap(uint64(p.limits.MemoryPages)<<16))

@@ -50,7 +50,7 @@ func (h *Host) ValidateWithLimits(wasm []byte, limits Limits) (Info, error) {
 		return Info{}, err
 	}
 	// A trial instance runs _initialize under the limits, outside any pool.
-	p := &pool{h: h, mod: c, limits: limits, timeout: limits.timeout(), log: h.log.With("module_sha256", c.info.SHA256[:16])}
+	p := newPool(h, c, limits)
 	in, err := p.instantiate()
 	if err != nil {
 		return Info{}, err
