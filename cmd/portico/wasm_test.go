@@ -25,6 +25,11 @@ func TestWasmPreFunctionSeed(t *testing.T) {
 	// bad modules are refused with what is wrong
 	p.Admin(t, "PUT", "/apisix/admin/wasm_modules/bad", `{"wasm":"`+base64.StdEncoding.EncodeToString([]byte("not wasm at all"))+`"}`).
 		WantStatus(400).WantBodyContains("invalid wasm module")
+	// 30 bytes declaring 2^28 locals: refused before wazero would allocate for them, and
+	// the gateway is still here to answer
+	bomb := []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00\x03\x02\x01\x00\x0a\x0a\x01\x08\x01\x80\x80\x80\x80\x01\x7f\x0b")
+	p.Admin(t, "PUT", "/apisix/admin/wasm_modules/bomb", `{"wasm":"`+base64.StdEncoding.EncodeToString(bomb)+`"}`).
+		WantStatus(400).WantBodyContains("size out of bounds: 268435456 locals, at most 50000 allowed")
 	req, _ := http.NewRequest("PUT", p.AdminURL+"/apisix/admin/wasm_modules/user_id", strings.NewReader(string(code)))
 	req.Header.Set("X-API-KEY", p.Key)
 	req.Header.Set("Content-Type", "application/wasm")

@@ -3,7 +3,7 @@
 //
 //   - It bounds every size the binary declares. wazero allocates by a declared count
 //     before it reads the entries (a vector of 2^32 locals, a data segment "of 4 GiB"),
-//     so an 18-byte module could exhaust the host's memory during compilation. Every
+//     so a 30-byte module could exhaust the host's memory during compilation. Every
 //     count and length must fit in the bytes that follow it and stay under the
 //     implementation limits browsers apply (the WebAssembly JS API's: 50 000 locals a
 //     function, 1 000 params or results, 100 000 imports or exports, ...), and a table
