@@ -180,6 +180,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-API-VERSION", "v3")
 	r.Body = http.MaxBytesReader(w, r.Body, s.opts.MaxBody)
 	trimTrailingSlash(r.URL)
+	// APISIX checks ttl on every resource request; the expiry itself is not implemented
+	// (a numeric ttl is accepted and ignored: README, Admin API)
+	if strings.Contains(r.URL.RawQuery, "ttl") {
+		if vs, ok := r.URL.Query()["ttl"]; ok {
+			if _, err := strconv.ParseFloat(strings.TrimSpace(vs[0]), 64); err != nil {
+				writeError(w, http.StatusBadRequest, "invalid argument ttl: should be a number")
+				return
+			}
+		}
+	}
 	s.router.ServeHTTP(w, r)
 }
 

@@ -323,6 +323,12 @@ func TestList(t *testing.T) {
 			}
 		})
 	}
+	// ttl must be a number (APISIX's admin init.lua), whatever the resource and method
+	p.Admin(t, "PUT", "/apisix/admin/upstreams/ttl1?ttl=abc", `{"nodes":{"127.0.0.1:1":1}}`).
+		WantStatus(400).WantJSON(`{"error_msg":"invalid argument ttl: should be a number"}`)
+	p.Admin(t, "GET", "/apisix/admin/upstreams?ttl", "").WantStatus(400)
+	p.Admin(t, "PUT", "/apisix/admin/upstreams/ttl1?ttl=60", `{"nodes":{"127.0.0.1:1":1}}`).WantStatus(201)
+	p.Admin(t, "DELETE", "/apisix/admin/upstreams/ttl1", "").WantStatus(200)
 	for _, size := range []string{"5", "9", "501"} {
 		t.Run("page_size="+size, func(t *testing.T) {
 			r := p.Admin(t, "GET", "/apisix/admin/upstreams?page=1&page_size="+size, "").WantStatus(400)
