@@ -377,7 +377,7 @@ func (p *pool) instantiate() (*instance, error) {
 	in.interrupt = g
 	// The start function (wasmbin exports it) and _initialize run under one timer.
 	initTimeout := max(10*p.timeout, time.Second)
-	stop := time.AfterFunc(initTimeout, in.stop)
+	initTimer := time.AfterFunc(initTimeout, in.stop)
 	for _, init := range []struct{ export, name string }{
 		{wasmbin.StartExport, "the start function"},
 		{exportInitialize, exportInitialize},
@@ -396,12 +396,12 @@ func (p *pool) instantiate() (*instance, error) {
 			err = fmt.Errorf("the module exited in %s", init.name)
 		}
 		if err != nil {
-			stop.Stop()
+			initTimer.Stop()
 			_ = mod.Close(ctx)
 			return nil, fmt.Errorf("instantiate: %w", err)
 		}
 	}
-	if !stop.Stop() { // fired after the last call returned: the global is set
+	if !initTimer.Stop() { // fired after the last call returned: the global is set
 		_ = mod.Close(ctx)
 		return nil, fmt.Errorf("instantiate: initialisation ran past %s", initTimeout)
 	}

@@ -139,7 +139,7 @@ func Prepare(wasm []byte) ([]byte, error) {
 	if imported.memories+definedMemories == 0 {
 		add[secMemory] = [][]byte{{0x01, 0x00, 0x00}}
 	}
-	check := checkCode(uleb(interrupt), uleb(interrupt+1))
+	guard := checkCode(uleb(interrupt), uleb(interrupt+1))
 
 	var out bytes.Buffer
 	out.Grow(len(wasm) + len(wasm)/4 + 128)
@@ -172,7 +172,7 @@ func Prepare(wasm []byte) ([]byte, error) {
 			payload = boundTables(payload)
 		case secCode:
 			var err error
-			if payload, err = instrumentCode(payload, check); err != nil {
+			if payload, err = instrumentCode(payload, guard); err != nil {
 				return nil, fmt.Errorf("code section: %w", err)
 			}
 		}
